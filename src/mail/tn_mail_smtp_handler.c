@@ -1,0 +1,1841 @@
+
+/*
+ * Copyright (C) The Tern developers
+ */
+
+
+#include <tn_config.h>
+#include <tn_core.h>
+#include <tn_event.h>
+#include <tn_mail.h>
+#include <tn_mail_smtp.h>
+
+#include <sys/statvfs.h>
+
+
+/*
+ * The SMTP server state machine (RFC 5321, with PIPELINING, SIZE,
+ * 8BITMIME, ENHANCEDSTATUSCODES and STARTTLS).
+ *
+ * Events: tn_mail_smtp_read_handler reads and runs commands, and
+ * tn_mail_smtp_data_handler streams DATA into the spool file.  Protocol:
+ * sctx->state changes only in tn_mail_smtp_enter_state(); commands come
+ * from tn_mail_smtp_commands[], which says in which states each is
+ * allowed.  Bytes: tn_mail_parse.c.
+ *
+ * Replies are collected in sctx->out, so that the replies to a group of
+ * pipelined commands go out in one write; s->out is always the unsent
+ * tail of that buffer.  Commands run one after another until the input
+ * is used up, or one of them waits: a recipient lookup in the thread
+ * pool, the group commit of a message, the TLS handshake.  The input
+ * left in s->buffer then waits too, and no more is read until the wait
+ * is over.
+ */
+
+
+typedef tn_int_t (*tn_mail_smtp_cmd_pt)(tn_mail_session_t *s,
+    tn_connection_t *c);
+
+/*
+ * A command handler appends its reply and returns TN_OK (go on with the
+ * next command), TN_AGAIN (stop: the session waits for something, or
+ * goes into DATA, STARTTLS or QUIT) or TN_ERROR (an internal failure).
+ */
+typedef struct {
+    tn_str_t                name;
+    tn_uint_t               code;
+    tn_uint_t               states;        /* TN_SMTP_STATE_BIT()s */
+    tn_mail_smtp_cmd_pt     handler;
+} tn_mail_smtp_cmd_t;
+
+
+/* what a recipient lookup carries to the thread and back */
+typedef struct {
+    tn_mail_task_ctx_t      task;          /* must be first */
+    tn_store_conf_t        *conf;
+    tn_uint_t               vrfy;          /* VRFY, not RCPT */
+    size_t                  len;
+    u_char                  addr[TN_SMTP_PATH_MAX + TN_SMTP_DOMAIN_MAX + 2];
+    tn_int_t                rc;
+    tn_store_user_t         user;
+} tn_mail_smtp_lookup_t;
+
+
+static void tn_mail_smtp_resolve_ptr(tn_mail_session_t *s,
+    tn_connection_t *c);
+static void tn_mail_smtp_ptr_handler(tn_resolver_ctx_t *ctx);
+static void tn_mail_smtp_addr_handler(tn_resolver_ctx_t *ctx);
+static void tn_mail_smtp_greeting(tn_mail_session_t *s, tn_connection_t *c);
+static void tn_mail_smtp_block_reading(tn_event_t *rev);
+static void tn_mail_smtp_read_handler(tn_event_t *rev);
+static void tn_mail_smtp_process(tn_mail_session_t *s, tn_connection_t *c);
+static tn_int_t tn_mail_smtp_dispatch(tn_mail_session_t *s,
+    tn_connection_t *c);
+static void tn_mail_smtp_enter_state(tn_mail_session_t *s,
+    tn_mail_smtp_state_e state);
+static void tn_mail_smtp_reply(tn_mail_session_t *s, const char *fmt, ...);
+static void tn_mail_smtp_error(tn_mail_session_t *s, const char *fmt, ...);
+static void tn_mail_smtp_session_cleanup(void *data);
+
+static tn_int_t tn_mail_smtp_helo(tn_mail_session_t *s, tn_connection_t *c);
+static tn_int_t tn_mail_smtp_mail(tn_mail_session_t *s, tn_connection_t *c);
+static tn_int_t tn_mail_smtp_mail_params(tn_mail_session_t *s,
+    tn_smtp_path_t *path, off_t *size);
+static tn_int_t tn_mail_smtp_rcpt(tn_mail_session_t *s, tn_connection_t *c);
+static tn_int_t tn_mail_smtp_lookup(tn_mail_session_t *s, tn_connection_t *c,
+    tn_smtp_path_t *path, tn_uint_t vrfy);
+static void tn_mail_smtp_lookup_thread(void *data, tn_log_t *log);
+static void tn_mail_smtp_lookup_done(tn_mail_session_t *s,
+    tn_thread_task_t *task);
+static tn_int_t tn_mail_smtp_rcpt_add(tn_mail_session_t *s,
+    tn_store_user_t *u);
+static tn_int_t tn_mail_smtp_data(tn_mail_session_t *s, tn_connection_t *c);
+static tn_int_t tn_mail_smtp_received(tn_mail_session_t *s,
+    tn_connection_t *c);
+static void tn_mail_smtp_data_handler(tn_event_t *rev);
+static tn_int_t tn_mail_smtp_spool_write(tn_mail_smtp_tx_t *tx);
+static void tn_mail_smtp_data_end(tn_mail_session_t *s, tn_connection_t *c);
+static void tn_mail_smtp_delivered(tn_mail_session_t *s,
+    tn_store_delivery_t *d);
+static tn_int_t tn_mail_smtp_rset(tn_mail_session_t *s, tn_connection_t *c);
+static tn_int_t tn_mail_smtp_noop(tn_mail_session_t *s, tn_connection_t *c);
+static tn_int_t tn_mail_smtp_quit(tn_mail_session_t *s, tn_connection_t *c);
+static tn_int_t tn_mail_smtp_vrfy(tn_mail_session_t *s, tn_connection_t *c);
+static tn_int_t tn_mail_smtp_help(tn_mail_session_t *s, tn_connection_t *c);
+static tn_int_t tn_mail_smtp_starttls(tn_mail_session_t *s,
+    tn_connection_t *c);
+static tn_int_t tn_mail_smtp_starttls_send(tn_mail_session_t *s);
+static void tn_mail_smtp_starttls_done(tn_mail_session_t *s,
+    tn_connection_t *c);
+static tn_int_t tn_mail_smtp_unknown(tn_mail_session_t *s,
+    tn_connection_t *c);
+
+static tn_mail_smtp_tx_t *tn_mail_smtp_tx_create(tn_mail_session_t *s,
+    tn_connection_t *c);
+static void tn_mail_smtp_tx_reset(tn_mail_session_t *s);
+static void tn_mail_smtp_tx_cleanup(void *data);
+static void tn_mail_smtp_queue_id(u_char *id);
+static u_char *tn_mail_smtp_tls_info(tn_connection_t *c, u_char *buf,
+    u_char *last);
+
+
+#define TN_SMTP_CMD_STATES                                                   \
+    (TN_SMTP_STATE_BIT(tn_smtp_state_greeted)                                \
+     |TN_SMTP_STATE_BIT(tn_smtp_state_idle)                                  \
+     |TN_SMTP_STATE_BIT(tn_smtp_state_mail)                                  \
+     |TN_SMTP_STATE_BIT(tn_smtp_state_rcpt))
+
+#define TN_SMTP_TX_STATES                                                    \
+    (TN_SMTP_STATE_BIT(tn_smtp_state_mail)                                   \
+     |TN_SMTP_STATE_BIT(tn_smtp_state_rcpt))
+
+
+static tn_mail_smtp_cmd_t  tn_mail_smtp_commands[] = {
+
+    { tn_string("HELO"), TN_SMTP_HELO, TN_SMTP_CMD_STATES,
+      tn_mail_smtp_helo },
+
+    { tn_string("EHLO"), TN_SMTP_EHLO, TN_SMTP_CMD_STATES,
+      tn_mail_smtp_helo },
+
+    { tn_string("MAIL"), TN_SMTP_MAIL,
+      TN_SMTP_STATE_BIT(tn_smtp_state_idle),
+      tn_mail_smtp_mail },
+
+    { tn_string("RCPT"), TN_SMTP_RCPT, TN_SMTP_TX_STATES,
+      tn_mail_smtp_rcpt },
+
+    { tn_string("DATA"), TN_SMTP_DATA, TN_SMTP_TX_STATES,
+      tn_mail_smtp_data },
+
+    { tn_string("RSET"), TN_SMTP_RSET, TN_SMTP_CMD_STATES,
+      tn_mail_smtp_rset },
+
+    { tn_string("NOOP"), TN_SMTP_NOOP, TN_SMTP_CMD_STATES,
+      tn_mail_smtp_noop },
+
+    { tn_string("QUIT"), TN_SMTP_QUIT, TN_SMTP_CMD_STATES,
+      tn_mail_smtp_quit },
+
+    { tn_string("VRFY"), TN_SMTP_VRFY, TN_SMTP_CMD_STATES,
+      tn_mail_smtp_vrfy },
+
+    { tn_string("HELP"), TN_SMTP_HELP, TN_SMTP_CMD_STATES,
+      tn_mail_smtp_help },
+
+    /* RFC 3207 4.2: not inside a transaction */
+    { tn_string("STARTTLS"), TN_SMTP_STARTTLS,
+      TN_SMTP_STATE_BIT(tn_smtp_state_greeted)
+      |TN_SMTP_STATE_BIT(tn_smtp_state_idle),
+      tn_mail_smtp_starttls },
+
+    /*
+     * Not offered here: AUTH (submission is a later issue), EXPN, BDAT
+     * (no CHUNKING).  They are answered like any unknown command.
+     */
+
+    { tn_null_string, 0, 0, NULL }
+};
+
+
+#if (TN_DEBUG)
+
+static char  *tn_mail_smtp_state_names[] = {
+    "connect", "greeted", "idle", "mail", "rcpt", "data", "deliver",
+    "starttls", "quit"
+};
+
+#endif
+
+
+static tn_str_t  tn_mail_smtp_too_many_errors =
+    tn_string("421 4.7.0 Too many errors" CRLF);
+
+
+/* the session */
+
+void
+tn_mail_smtp_init_session(tn_mail_session_t *s, tn_connection_t *c)
+{
+    tn_pool_cleanup_t        *cln;
+    tn_mail_smtp_session_t   *sctx;
+    tn_mail_smtp_srv_conf_t  *sscf;
+
+    sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
+
+    sctx = tn_pcalloc(c->pool, sizeof(tn_mail_smtp_session_t));
+    if (sctx == NULL) {
+        tn_mail_close_connection(c);
+        return;
+    }
+
+    s->data = sctx;
+    sctx->state = tn_smtp_state_connect;
+
+    if (s->buffer == NULL) {
+        s->buffer = tn_create_temp_buf(c->pool, sscf->client_buffer_size);
+        if (s->buffer == NULL) {
+            tn_mail_close_connection(c);
+            return;
+        }
+    }
+
+    sctx->out = tn_create_temp_buf(c->pool, TN_MAIL_SMTP_OUT_SIZE);
+    if (sctx->out == NULL) {
+        tn_mail_close_connection(c);
+        return;
+    }
+
+    tn_mail_parse_reset(&s->parse);
+    s->parse.max_line = sscf->client_buffer_size;
+
+    cln = tn_pool_cleanup_add(c->pool, 0);
+    if (cln == NULL) {
+        tn_mail_close_connection(c);
+        return;
+    }
+
+    cln->handler = tn_mail_smtp_session_cleanup;
+    cln->data = s;
+
+    tn_str_set(&s->host, "unknown");
+
+    /* nothing is read before the greeting */
+    c->read->handler = tn_mail_smtp_block_reading;
+
+    tn_mail_smtp_resolve_ptr(s, c);
+}
+
+
+/*
+ * The client's name for the Received header: a PTR lookup, then a
+ * lookup of that name, which must give the client's address back
+ * (forward-confirmed reverse DNS).  The greeting waits for both; the
+ * resolver's own timeout (resolver_timeout) bounds the wait.
+ */
+static void
+tn_mail_smtp_resolve_ptr(tn_mail_session_t *s, tn_connection_t *c)
+{
+    tn_resolver_t            *r;
+    tn_resolver_ctx_t        *ctx;
+    tn_mail_core_srv_conf_t  *cscf;
+
+    cscf = tn_mail_get_module_srv_conf(s, tn_mail_core_module);
+
+    r = cscf->resolver ? cscf->resolver
+                       : tn_resolver_get((tn_cycle_t *) tn_cycle);
+
+    if (r == NULL
+        || (c->sockaddr->sa_family != AF_INET
+            && c->sockaddr->sa_family != AF_INET6))
+    {
+        tn_mail_smtp_greeting(s, c);
+        return;
+    }
+
+    ctx = tn_resolve_start(r);
+    if (ctx == NULL) {
+        tn_mail_smtp_greeting(s, c);
+        return;
+    }
+
+    ctx->name = c->addr_text;
+    ctx->type = TN_RESOLVE_PTR;
+    ctx->handler = tn_mail_smtp_ptr_handler;
+    ctx->data = s;
+
+    if (tn_resolve_name(ctx) != TN_OK) {
+        tn_resolve_done(ctx);
+        tn_mail_smtp_greeting(s, c);
+        return;
+    }
+
+    s->resolver_ctx = ctx;
+    c->log->action = "resolving the client's address";
+}
+
+
+static void
+tn_mail_smtp_ptr_handler(tn_resolver_ctx_t *ctx)
+{
+    tn_str_t                 *name;
+    tn_resolver_t            *r;
+    tn_connection_t          *c;
+    tn_mail_session_t        *s;
+    tn_mail_smtp_session_t   *sctx;
+
+    s = ctx->data;
+    c = s->connection;
+    sctx = s->data;
+
+    s->resolver_ctx = NULL;
+
+    if (ctx->state != TN_OK || ctx->nnames == 0) {
+        tn_log_debug1(TN_LOG_DEBUG_MAIL, c->log, 0,
+                      "smtp PTR lookup failed: %i", ctx->state);
+        tn_resolve_done(ctx);
+        tn_mail_smtp_greeting(s, c);
+        return;
+    }
+
+    name = &ctx->names[0];
+
+    sctx->ptr_name.data = tn_pnalloc(c->pool, name->len);
+    if (sctx->ptr_name.data == NULL) {
+        tn_resolve_done(ctx);
+        tn_mail_smtp_greeting(s, c);
+        return;
+    }
+
+    tn_memcpy(sctx->ptr_name.data, name->data, name->len);
+    sctx->ptr_name.len = name->len;
+
+    /* the same resolver for the forward lookup */
+
+    r = ctx->resolver;
+
+    tn_resolve_done(ctx);
+
+    ctx = tn_resolve_start(r);
+
+    if (ctx == NULL) {
+        tn_mail_smtp_greeting(s, c);
+        return;
+    }
+
+    ctx->name = sctx->ptr_name;
+    ctx->type = c->sockaddr->sa_family == AF_INET6 ? TN_RESOLVE_AAAA
+                                                   : TN_RESOLVE_A;
+    ctx->handler = tn_mail_smtp_addr_handler;
+    ctx->data = s;
+
+    if (tn_resolve_name(ctx) != TN_OK) {
+        tn_resolve_done(ctx);
+        tn_mail_smtp_greeting(s, c);
+        return;
+    }
+
+    s->resolver_ctx = ctx;
+}
+
+
+static void
+tn_mail_smtp_addr_handler(tn_resolver_ctx_t *ctx)
+{
+    tn_uint_t                 i;
+    tn_connection_t          *c;
+    tn_mail_session_t        *s;
+    tn_mail_smtp_session_t   *sctx;
+
+    s = ctx->data;
+    c = s->connection;
+    sctx = s->data;
+
+    s->resolver_ctx = NULL;
+
+    if (ctx->state == TN_OK) {
+        for (i = 0; i < ctx->naddrs; i++) {
+            if (tn_cmp_sockaddr(ctx->addrs[i].sockaddr,
+                                ctx->addrs[i].socklen,
+                                c->sockaddr, c->socklen, 0)
+                == TN_OK)
+            {
+                s->host = sctx->ptr_name;
+                break;
+            }
+        }
+    }
+
+    if (s->host.data != sctx->ptr_name.data) {
+        tn_log_debug1(TN_LOG_DEBUG_MAIL, c->log, 0,
+                      "smtp PTR name \"%V\" not confirmed",
+                      &sctx->ptr_name);
+    }
+
+    tn_resolve_done(ctx);
+
+    tn_mail_smtp_greeting(s, c);
+}
+
+
+static void
+tn_mail_smtp_greeting(tn_mail_session_t *s, tn_connection_t *c)
+{
+    tn_mail_core_srv_conf_t  *cscf;
+
+    cscf = tn_mail_get_module_srv_conf(s, tn_mail_core_module);
+
+    tn_mail_smtp_reply(s, "220 %V ESMTP Tern", &cscf->server_name);
+
+    tn_mail_smtp_enter_state(s, tn_smtp_state_greeted);
+
+    c->read->handler = tn_mail_smtp_read_handler;
+
+    tn_mail_smtp_process(s, c);
+}
+
+
+/*
+ * Before the greeting, and while the session waits: the bytes stay in
+ * the socket; they are read when the wait is over.
+ */
+static void
+tn_mail_smtp_block_reading(tn_event_t *rev)
+{
+    tn_connection_t  *c;
+
+    c = rev->data;
+
+    if (c->close) {
+        tn_mail_close_connection(c);
+        return;
+    }
+}
+
+
+static void
+tn_mail_smtp_read_handler(tn_event_t *rev)
+{
+    tn_connection_t          *c;
+    tn_mail_session_t        *s;
+    tn_mail_smtp_session_t   *sctx;
+    tn_mail_core_srv_conf_t  *cscf;
+
+    c = rev->data;
+    s = c->data;
+    sctx = s->data;
+
+    if (rev->timedout) {
+        rev->timedout = 0;
+
+        tn_log_error(TN_LOG_INFO, c->log, TN_ETIMEDOUT, "client timed out");
+
+        cscf = tn_mail_get_module_srv_conf(s, tn_mail_core_module);
+
+        c->timedout = 1;
+        c->idle = 0;
+        s->quit = 1;
+
+        tn_mail_smtp_reply(s, "421 4.4.2 %V Error: timeout exceeded",
+                           &cscf->server_name);
+        tn_mail_smtp_enter_state(s, tn_smtp_state_quit);
+        tn_mail_send(c->write);
+        return;
+    }
+
+    if (c->close) {
+        /* the worker is shutting down: a session between transactions */
+
+        if (c->error || sctx->state == tn_smtp_state_quit) {
+            tn_mail_close_connection(c);
+            return;
+        }
+
+        c->idle = 0;
+        s->quit = 1;
+
+        tn_mail_smtp_reply(s, "421 4.3.2 Service shutting down");
+        tn_mail_smtp_enter_state(s, tn_smtp_state_quit);
+        tn_mail_send(c->write);
+        return;
+    }
+
+    if (s->task || sctx->delivery
+        || !(TN_SMTP_CMD_STATES & TN_SMTP_STATE_BIT(sctx->state)))
+    {
+        /* waiting: the input is read when the wait is over */
+        return;
+    }
+
+    tn_mail_smtp_process(s, c);
+}
+
+
+/*
+ * Runs the commands in the input, pipelined ones in order, until the
+ * input is used up or a command has to wait; then sends the replies.
+ */
+static void
+tn_mail_smtp_process(tn_mail_session_t *s, tn_connection_t *c)
+{
+    tn_int_t                  rc;
+    tn_mail_smtp_session_t   *sctx;
+    tn_mail_smtp_srv_conf_t  *sscf;
+
+    sctx = s->data;
+    sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
+
+    c->log->action = "reading command";
+
+    for ( ;; ) {
+
+        if (!(TN_SMTP_CMD_STATES & TN_SMTP_STATE_BIT(sctx->state))) {
+            break;
+        }
+
+        if (tn_buf_free_size(sctx->out) < TN_MAIL_SMTP_OUT_RESERVE
+            && s->out.len)
+        {
+            /* tn_mail_send() calls the read handler when all is out */
+            s->blocked = 1;
+            break;
+        }
+
+        rc = tn_mail_read_command(s, c, tn_mail_smtp_parse_command,
+                                  &tn_mail_smtp_too_many_errors);
+
+        if (rc == TN_ERROR) {
+            /* closed */
+            return;
+        }
+
+        if (rc == TN_AGAIN) {
+            tn_event_add_timer(c->read, sscf->timeout);
+
+            /* between transactions a shutting down worker may close it */
+            c->idle = (sctx->state == tn_smtp_state_greeted
+                       || sctx->state == tn_smtp_state_idle);
+            break;
+        }
+
+        c->idle = 0;
+
+        if (rc == TN_MAIL_PARSE_INVALID_COMMAND) {
+            tn_mail_smtp_reply(s, "500 5.5.2 Bad command line");
+
+        } else if (rc == TN_MAIL_PARSE_LINE_TOO_LONG) {
+            tn_mail_smtp_reply(s, "500 5.5.2 Line too long");
+
+        } else {
+            rc = tn_mail_smtp_dispatch(s, c);
+
+            if (rc == TN_ERROR) {
+                tn_mail_core_srv_conf_t  *cscf;
+
+                cscf = tn_mail_get_module_srv_conf(s, tn_mail_core_module);
+
+                tn_mail_smtp_reply(s, "%V", &cscf->protocol
+                                                ->internal_server_error);
+                /* the text has its CRLF already */
+                sctx->out->last -= 2;
+                s->out.len -= 2;
+
+                s->quit = 1;
+                tn_mail_smtp_enter_state(s, tn_smtp_state_quit);
+                break;
+            }
+        }
+
+        tn_mail_parse_reset(&s->parse);
+
+        if (s->errors >= sscf->max_errors && !s->quit) {
+            tn_log_error(TN_LOG_INFO, c->log, 0,
+                         "client sent too many bad commands");
+
+            tn_mail_smtp_reply(s, "421 4.7.0 Too many errors");
+            s->quit = 1;
+            tn_mail_smtp_enter_state(s, tn_smtp_state_quit);
+            break;
+        }
+
+        if (rc == TN_AGAIN || s->quit) {
+            break;
+        }
+    }
+
+    if (c->read->timer_set && !c->idle && sctx->state != tn_smtp_state_data
+        && (s->task || sctx->delivery))
+    {
+        tn_event_del_timer(c->read);
+    }
+
+    tn_mail_send(c->write);
+}
+
+
+static tn_int_t
+tn_mail_smtp_dispatch(tn_mail_session_t *s, tn_connection_t *c)
+{
+    tn_mail_smtp_cmd_t      *cmd;
+    tn_mail_smtp_session_t  *sctx;
+
+    sctx = s->data;
+
+    for (cmd = tn_mail_smtp_commands; cmd->handler; cmd++) {
+        if (cmd->code == s->parse.command) {
+            break;
+        }
+    }
+
+    if (cmd->handler == NULL) {
+        return tn_mail_smtp_unknown(s, c);
+    }
+
+    tn_log_debug2(TN_LOG_DEBUG_MAIL, c->log, 0, "smtp command %V in %s",
+                  &cmd->name, tn_mail_smtp_state_names[sctx->state]);
+
+    if (!(cmd->states & TN_SMTP_STATE_BIT(sctx->state))) {
+
+        if (cmd->code == TN_SMTP_DATA && sctx->state == tn_smtp_state_mail
+            && sctx->tx && sctx->tx->rcpts_seen)
+        {
+            tn_mail_smtp_error(s, "554 5.5.1 No valid recipients");
+            return TN_OK;
+        }
+
+        tn_mail_smtp_error(s, "503 5.5.1 Bad sequence of commands");
+        return TN_OK;
+    }
+
+    return cmd->handler(s, c);
+}
+
+
+static void
+tn_mail_smtp_enter_state(tn_mail_session_t *s, tn_mail_smtp_state_e state)
+{
+    tn_mail_smtp_session_t  *sctx;
+
+    sctx = s->data;
+
+    tn_log_debug2(TN_LOG_DEBUG_MAIL, s->connection->log, 0,
+                  "smtp state: %s -> %s",
+                  tn_mail_smtp_state_names[sctx->state],
+                  tn_mail_smtp_state_names[state]);
+
+    sctx->state = state;
+}
+
+
+/* appends one reply line (fmt without CRLF) to the output */
+static void
+tn_mail_smtp_reply(tn_mail_session_t *s, const char *fmt, ...)
+{
+    u_char                  *p;
+    va_list                  args;
+    tn_buf_t                *b;
+    tn_mail_smtp_session_t  *sctx;
+
+    sctx = s->data;
+    b = sctx->out;
+
+    if (s->out.len == 0) {
+        b->pos = b->start;
+        b->last = b->start;
+        s->out.data = b->start;
+    }
+
+    if (b->end - b->last < 3) {
+        /* cannot happen: a round stops while the reserve is left */
+        tn_log_error(TN_LOG_ALERT, s->connection->log, 0,
+                     "smtp reply buffer full");
+        return;
+    }
+
+    va_start(args, fmt);
+    p = tn_vslprintf(b->last, b->end - 2, fmt, args);
+    va_end(args);
+
+    *p++ = CR;
+    *p++ = LF;
+
+    s->out.len += p - b->last;
+    b->last = p;
+}
+
+
+/* a reply to a bad command, which counts towards smtp_max_errors */
+static void
+tn_mail_smtp_error(tn_mail_session_t *s, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+    u_char    text[256];
+
+    va_start(args, fmt);
+    p = tn_vslprintf(text, text + sizeof(text), fmt, args);
+    va_end(args);
+
+    s->errors++;
+
+    tn_mail_smtp_reply(s, "%*s", (size_t) (p - text), text);
+}
+
+
+/* c->pool cleanup: the session is closing */
+static void
+tn_mail_smtp_session_cleanup(void *data)
+{
+    tn_mail_session_t *s = data;
+
+    u_char                   *p;
+    tn_connection_t          *c;
+    tn_mail_smtp_session_t   *sctx;
+    u_char                    tls[128];
+
+    c = s->connection;
+    sctx = s->data;
+
+    if (sctx->delivery) {
+        /* the batch finishes the delivery without us */
+        sctx->delivery->session = NULL;
+        sctx->delivery = NULL;
+    }
+
+    tn_mail_smtp_tx_reset(s);
+
+    if (sctx->state == tn_smtp_state_connect && sctx->helo.len == 0
+        && sctx->messages == 0)
+    {
+        tn_log_error(TN_LOG_INFO, c->log, 0,
+                     "smtp session closed before the greeting");
+        return;
+    }
+
+    p = tn_mail_smtp_tls_info(c, tls, tls + sizeof(tls));
+
+    c->log->action = NULL;
+
+    tn_log_error(TN_LOG_INFO, c->log, 0,
+                 "smtp session closed: helo=%V, messages=%ui, tls=%*s",
+                 &sctx->helo, sctx->messages, (size_t) (p - tls), tls);
+}
+
+
+/* the commands */
+
+static tn_int_t
+tn_mail_smtp_helo(tn_mail_session_t *s, tn_connection_t *c)
+{
+    u_char                   *p, *last;
+    tn_str_t                 *arg;
+    tn_mail_smtp_session_t   *sctx;
+    tn_mail_smtp_srv_conf_t  *sscf;
+    tn_mail_core_srv_conf_t  *cscf;
+
+    sctx = s->data;
+    arg = &s->parse.args[0];
+
+    if (s->parse.nargs == 0 || arg->len == 0
+        || arg->len > TN_MAIL_SMTP_HELO_MAX)
+    {
+        tn_mail_smtp_error(s, "501 5.5.4 Syntax: %s hostname",
+                           s->parse.command == TN_SMTP_EHLO ? "EHLO"
+                                                            : "HELO");
+        return TN_OK;
+    }
+
+    /* it goes into the Received header: one printable word */
+
+    for (p = arg->data, last = p + arg->len; p < last; p++) {
+        if (*p <= 0x20 || *p >= 0x7f || *p == '(' || *p == ')'
+            || *p == '\\')
+        {
+            tn_mail_smtp_error(s, "501 5.5.4 Invalid domain name");
+            return TN_OK;
+        }
+    }
+
+    tn_memcpy(sctx->helo_buf, arg->data, arg->len);
+    sctx->helo.data = sctx->helo_buf;
+    sctx->helo.len = arg->len;
+
+    tn_mail_smtp_tx_reset(s);
+
+    sctx->esmtp = (s->parse.command == TN_SMTP_EHLO);
+
+    tn_mail_smtp_enter_state(s, tn_smtp_state_idle);
+
+    cscf = tn_mail_get_module_srv_conf(s, tn_mail_core_module);
+
+    if (!sctx->esmtp) {
+        tn_mail_smtp_reply(s, "250 %V", &cscf->server_name);
+        return TN_OK;
+    }
+
+    sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
+
+    tn_mail_smtp_reply(s, "250-%V", &cscf->server_name);
+    tn_mail_smtp_reply(s, "250-PIPELINING");
+    tn_mail_smtp_reply(s, "250-SIZE %O", sscf->max_message_size);
+    tn_mail_smtp_reply(s, "250-8BITMIME");
+
+    /* RFC 3207 4.2: never offered again once TLS runs */
+    if (tn_mail_tls_available(s) && !s->ssl) {
+        tn_mail_smtp_reply(s, "250-STARTTLS");
+    }
+
+    tn_mail_smtp_reply(s, "250 ENHANCEDSTATUSCODES");
+
+    return TN_OK;
+}
+
+
+static tn_int_t
+tn_mail_smtp_mail(tn_mail_session_t *s, tn_connection_t *c)
+{
+    off_t                     size;
+    tn_int_t                  rc;
+    const char               *err;
+    struct statvfs            fs;
+    tn_smtp_path_t            path;
+    tn_store_conf_t          *conf;
+    tn_mail_smtp_tx_t        *tx;
+
+    if (s->parse.nargs == 0) {
+        tn_mail_smtp_error(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+        return TN_OK;
+    }
+
+    if (tn_mail_smtp_parse_path(&s->parse.args[0], 0, &path, &err)
+        != TN_OK)
+    {
+        tn_mail_smtp_error(s, "%s", err);
+        return TN_OK;
+    }
+
+    size = 0;
+
+    rc = tn_mail_smtp_mail_params(s, &path, &size);
+    if (rc != TN_OK) {
+        return TN_OK;
+    }
+
+    /* R4: room for the message and then some, before it is sent */
+
+    conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
+
+    if (statvfs((char *) conf->spool_dir.data, &fs) == 0
+        && (off_t) fs.f_bavail * (off_t) fs.f_frsize
+           < size + size / 2 + 1024 * 1024)
+    {
+        tn_log_error(TN_LOG_CRIT, c->log, 0,
+                     "not enough free space in \"%V\" for a message",
+                     &conf->spool_dir);
+        tn_mail_smtp_reply(s, "452 4.3.1 Insufficient system storage");
+        return TN_OK;
+    }
+
+    tx = tn_mail_smtp_tx_create(s, c);
+    if (tx == NULL) {
+        return TN_ERROR;
+    }
+
+    tx->size_param = size;
+
+    if (!path.null_path) {
+        tx->from.data = tn_pnalloc(tx->pool, path.addr.len);
+        if (tx->from.data == NULL) {
+            return TN_ERROR;
+        }
+
+        tn_memcpy(tx->from.data, path.addr.data, path.addr.len);
+        tx->from.len = path.addr.len;
+    }
+
+    tn_mail_smtp_reply(s, "250 2.1.0 Ok");
+
+    tn_mail_smtp_enter_state(s, tn_smtp_state_mail);
+
+    return TN_OK;
+}
+
+
+/* SIZE= and BODY= (RFC 1870, RFC 6152); anything else is refused */
+static tn_int_t
+tn_mail_smtp_mail_params(tn_mail_session_t *s, tn_smtp_path_t *path,
+    off_t *size)
+{
+    tn_uint_t                 i;
+    tn_keyval_t              *kv;
+    tn_mail_smtp_srv_conf_t  *sscf;
+
+    sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
+
+    for (i = 0; i < path->nparams; i++) {
+        kv = &path->params[i];
+
+        if (kv->key.len == 4
+            && tn_strncasecmp(kv->key.data, (u_char *) "SIZE", 4) == 0)
+        {
+            if (tn_smtp_param_size(&kv->value, size) != TN_OK) {
+                tn_mail_smtp_error(s, "501 5.5.4 Bad SIZE parameter");
+                return TN_DECLINED;
+            }
+
+            if (sscf->max_message_size && *size > sscf->max_message_size) {
+                tn_mail_smtp_reply(s, "552 5.3.4 Message size exceeds "
+                                   "fixed maximum message size");
+                return TN_DECLINED;
+            }
+
+            continue;
+        }
+
+        if (kv->key.len == 4
+            && tn_strncasecmp(kv->key.data, (u_char *) "BODY", 4) == 0)
+        {
+            if ((kv->value.len == 4
+                 && tn_strncasecmp(kv->value.data, (u_char *) "7BIT", 4)
+                    == 0)
+                || (kv->value.len == 8
+                    && tn_strncasecmp(kv->value.data,
+                                      (u_char *) "8BITMIME", 8) == 0))
+            {
+                continue;
+            }
+
+            tn_mail_smtp_error(s, "501 5.5.4 Bad BODY parameter");
+            return TN_DECLINED;
+        }
+
+        tn_mail_smtp_error(s, "555 5.5.4 Unsupported option: %V",
+                           &kv->key);
+        return TN_DECLINED;
+    }
+
+    return TN_OK;
+}
+
+
+static tn_int_t
+tn_mail_smtp_rcpt(tn_mail_session_t *s, tn_connection_t *c)
+{
+    const char               *err;
+    tn_smtp_path_t            path;
+    tn_mail_smtp_tx_t        *tx;
+    tn_mail_smtp_session_t   *sctx;
+    tn_mail_smtp_srv_conf_t  *sscf;
+
+    sctx = s->data;
+    tx = sctx->tx;
+    sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
+
+    if (s->parse.nargs == 0) {
+        tn_mail_smtp_error(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+        return TN_OK;
+    }
+
+    if (tn_mail_smtp_parse_path(&s->parse.args[0], 1, &path, &err)
+        != TN_OK)
+    {
+        tn_mail_smtp_error(s, "%s", err);
+        return TN_OK;
+    }
+
+    if (path.nparams) {
+        tn_mail_smtp_error(s, "555 5.5.4 Unsupported option: %V",
+                           &path.params[0].key);
+        return TN_OK;
+    }
+
+    tx->rcpts_seen++;
+
+    if (tx->nrcpts >= sscf->max_recipients) {
+        tn_mail_smtp_reply(s, "452 4.5.3 Too many recipients");
+        return TN_OK;
+    }
+
+    return tn_mail_smtp_lookup(s, c, &path, 0);
+}
+
+
+/* starts a tn_store_user_lookup() in the thread pool */
+static tn_int_t
+tn_mail_smtp_lookup(tn_mail_session_t *s, tn_connection_t *c,
+    tn_smtp_path_t *path, tn_uint_t vrfy)
+{
+    u_char                   *p;
+    tn_thread_task_t         *task;
+    tn_mail_smtp_lookup_t    *lk;
+    tn_mail_core_srv_conf_t  *cscf;
+
+    task = tn_mail_task_alloc(s, sizeof(tn_mail_smtp_lookup_t),
+                              tn_mail_smtp_lookup_thread,
+                              tn_mail_smtp_lookup_done);
+    if (task == NULL) {
+        return TN_ERROR;
+    }
+
+    lk = task->ctx;
+    lk->conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
+    lk->vrfy = vrfy;
+
+    p = tn_cpymem(lk->addr, path->local.data, path->local.len);
+
+    if (path->domain.len) {
+        *p++ = '@';
+        p = tn_cpymem(p, path->domain.data, path->domain.len);
+
+    } else {
+        /* RCPT TO:<postmaster> (RFC 5321 4.5.1): ours */
+        cscf = tn_mail_get_module_srv_conf(s, tn_mail_core_module);
+
+        if (cscf->server_name.len <= TN_SMTP_DOMAIN_MAX) {
+            *p++ = '@';
+            p = tn_cpymem(p, cscf->server_name.data, cscf->server_name.len);
+        }
+    }
+
+    lk->len = p - lk->addr;
+
+    if (tn_mail_task_post(s, task) != TN_OK) {
+        tn_mail_task_free(s, task);
+        tn_mail_smtp_reply(s, "451 4.3.0 Error: try again later");
+        return TN_OK;
+    }
+
+    c->log->action = "looking up a recipient";
+
+    return TN_AGAIN;
+}
+
+
+/* in a pool thread */
+static void
+tn_mail_smtp_lookup_thread(void *data, tn_log_t *log)
+{
+    tn_mail_smtp_lookup_t  *lk = data;
+
+    lk->rc = tn_store_user_lookup(lk->conf, lk->addr, lk->len, &lk->user,
+                                  log);
+}
+
+
+static void
+tn_mail_smtp_lookup_done(tn_mail_session_t *s, tn_thread_task_t *task)
+{
+    tn_connection_t          *c;
+    tn_mail_smtp_lookup_t    *lk;
+    tn_mail_smtp_session_t   *sctx;
+
+    c = s->connection;
+    sctx = s->data;
+    lk = task->ctx;
+
+    switch (lk->rc) {
+
+    case TN_OK:
+        if (lk->vrfy) {
+            tn_mail_smtp_reply(s, "250 2.1.5 <%s>", lk->user.address);
+            break;
+        }
+
+        if (tn_mail_smtp_rcpt_add(s, &lk->user) != TN_OK) {
+            tn_mail_smtp_reply(s, "451 4.3.0 Internal server error");
+            break;
+        }
+
+        tn_mail_smtp_reply(s, "250 2.1.5 Ok");
+
+        if (sctx->state == tn_smtp_state_mail) {
+            tn_mail_smtp_enter_state(s, tn_smtp_state_rcpt);
+        }
+
+        break;
+
+    case TN_DECLINED:
+        tn_log_error(TN_LOG_INFO, c->log, 0, "unknown recipient <%*s>",
+                     lk->len, lk->addr);
+        tn_mail_smtp_reply(s, "550 5.1.1 User unknown");
+        break;
+
+    case TN_DONE:
+        tn_log_error(TN_LOG_INFO, c->log, 0, "relaying denied to <%*s>",
+                     lk->len, lk->addr);
+        tn_mail_smtp_reply(s, "550 5.7.1 Relaying denied");
+        break;
+
+    default:
+        tn_mail_smtp_reply(s, "451 4.3.0 Error: try again later");
+        break;
+    }
+
+    tn_mail_task_free(s, task);
+
+    tn_mail_smtp_process(s, c);
+}
+
+
+/* one copy per user: the same mailbox named twice is delivered once */
+static tn_int_t
+tn_mail_smtp_rcpt_add(tn_mail_session_t *s, tn_store_user_t *u)
+{
+    tn_uint_t                i, n;
+    tn_store_user_t         *rcpts;
+    tn_mail_smtp_tx_t       *tx;
+    tn_mail_smtp_session_t  *sctx;
+
+    sctx = s->data;
+    tx = sctx->tx;
+
+    for (i = 0; i < tx->nrcpts; i++) {
+        if (tx->rcpts[i].id == u->id) {
+            return TN_OK;
+        }
+    }
+
+    if (tx->nrcpts == tx->nalloc) {
+        n = tx->nalloc ? tx->nalloc * 2 : 2;
+
+        rcpts = tn_palloc(tx->pool, n * sizeof(tn_store_user_t));
+        if (rcpts == NULL) {
+            return TN_ERROR;
+        }
+
+        if (tx->rcpts) {
+            tn_memcpy(rcpts, tx->rcpts,
+                      tx->nrcpts * sizeof(tn_store_user_t));
+            (void) tn_pfree(tx->pool, tx->rcpts);
+        }
+
+        tx->rcpts = rcpts;
+        tx->nalloc = n;
+    }
+
+    tx->rcpts[tx->nrcpts++] = *u;
+
+    return TN_OK;
+}
+
+
+static tn_int_t
+tn_mail_smtp_data(tn_mail_session_t *s, tn_connection_t *c)
+{
+    tn_store_conf_t          *conf;
+    tn_mail_smtp_tx_t        *tx;
+    tn_mail_smtp_session_t   *sctx;
+    tn_mail_smtp_srv_conf_t  *sscf;
+
+    sctx = s->data;
+    tx = sctx->tx;
+    sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
+
+    if (sctx->state != tn_smtp_state_rcpt) {
+        tn_mail_smtp_error(s, tx->rcpts_seen
+                              ? "554 5.5.1 No valid recipients"
+                              : "503 5.5.1 Bad sequence of commands");
+        return TN_OK;
+    }
+
+    if (s->parse.nargs) {
+        tn_mail_smtp_error(s, "501 5.5.4 Syntax: DATA");
+        return TN_OK;
+    }
+
+    conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
+
+    tx->fd = tn_store_spool_create(conf, tx->spool_path, c->log);
+
+    if (tx->fd == TN_INVALID_FILE) {
+        tn_log_error(TN_LOG_CRIT, c->log, tn_errno,
+                     "cannot create a spool file in \"%V\"",
+                     &conf->spool_dir);
+        tn_mail_smtp_reply(s, tn_errno == ENOSPC
+                              ? "452 4.3.1 Insufficient system storage"
+                              : "451 4.3.0 Error: queue file write error");
+        return TN_OK;
+    }
+
+    tx->spool_owned = 1;
+
+    tx->spool_buf = tn_create_temp_buf(tx->pool, TN_MAIL_SMTP_SPOOL_CHUNK);
+    if (tx->spool_buf == NULL) {
+        return TN_ERROR;
+    }
+
+    tn_mail_data_parse_init(&tx->dp, sscf->max_message_size, 0);
+
+    if (tn_mail_smtp_received(s, c) != TN_OK) {
+        return TN_ERROR;
+    }
+
+    tn_mail_smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+
+    tn_mail_smtp_enter_state(s, tn_smtp_state_data);
+
+    c->log->action = "reading message data";
+    c->read->handler = tn_mail_smtp_data_handler;
+
+    /* the data may be in s->buffer already; the event is edge-triggered */
+    tn_post_event(c->read, &tn_posted_events);
+
+    return TN_AGAIN;
+}
+
+
+/*
+ * The trace header (RFC 5321 4.4), with LF line ends as stored:
+ *   Received: from HELO (PTR [IP])
+ *           by SERVER (Tern) with ESMTPS id QUEUEID
+ *           for <rcpt>; DATE
+ * Every part is safe in a header: the HELO argument was checked, the
+ * PTR name was confirmed by the resolver, the address is the store's.
+ */
+static tn_int_t
+tn_mail_smtp_received(tn_mail_session_t *s, tn_connection_t *c)
+{
+    u_char                   *p, *last;
+    tn_buf_t                 *b;
+    tn_mail_smtp_tx_t        *tx;
+    tn_mail_smtp_session_t   *sctx;
+    tn_mail_core_srv_conf_t  *cscf;
+    u_char                    date[64];
+
+    sctx = s->data;
+    tx = sctx->tx;
+    b = tx->spool_buf;
+    cscf = tn_mail_get_module_srv_conf(s, tn_mail_core_module);
+
+    last = b->end;
+
+    p = tn_slprintf(b->last, last, "Received: from %V (%V [%s%V])\n"
+                    "\tby %V (Tern) with %s%s id %s",
+                    &sctx->helo, &s->host,
+                    c->sockaddr->sa_family == AF_INET6 ? "IPv6:" : "",
+                    &c->addr_text, &cscf->server_name,
+                    sctx->esmtp ? "ESMTP" : "SMTP",
+                    sctx->esmtp && s->ssl ? "S" : "", tx->id);
+
+    if (tx->nrcpts == 1) {
+        p = tn_slprintf(p, last, "\n\tfor <%s>", tx->rcpts[0].address);
+    }
+
+    *tn_rfc5322_time(date, tn_time()) = '\0';
+
+    p = tn_slprintf(p, last, "; %s\n", date);
+
+    if (p == last) {
+        return TN_ERROR;
+    }
+
+    tx->header_size = p - b->last;
+    b->last = p;
+
+    return TN_OK;
+}
+
+
+static void
+tn_mail_smtp_data_handler(tn_event_t *rev)
+{
+    ssize_t                   n;
+    size_t                    nread;
+    tn_int_t                  rc;
+    tn_buf_t                 *b;
+    tn_connection_t          *c;
+    tn_mail_session_t        *s;
+    tn_mail_smtp_tx_t        *tx;
+    tn_mail_smtp_session_t   *sctx;
+    tn_mail_smtp_srv_conf_t  *sscf;
+
+    c = rev->data;
+    s = c->data;
+    sctx = s->data;
+    tx = sctx->tx;
+
+    c->log->action = "reading message data";
+
+    if (rev->timedout) {
+        /* the spool file goes with the transaction */
+        tn_log_error(TN_LOG_INFO, c->log, TN_ETIMEDOUT,
+                     "client timed out in DATA");
+        c->timedout = 1;
+        tn_mail_close_connection(c);
+        return;
+    }
+
+    if (c->close) {
+        tn_mail_close_connection(c);
+        return;
+    }
+
+    b = s->buffer;
+    nread = 0;
+
+    for ( ;; ) {
+
+        if (b->pos < b->last) {
+            rc = tn_mail_data_parse(&tx->dp, b, tx->spool_buf);
+
+            if (rc == TN_DONE || tx->spool_buf->last == tx->spool_buf->end) {
+                if (tn_mail_smtp_spool_write(tx) != TN_OK) {
+                    tn_log_error(TN_LOG_CRIT, c->log, tx->write_err,
+                                 "write() to \"%s\" failed",
+                                 tx->spool_path);
+                }
+            }
+
+            if (rc == TN_DONE) {
+                if (rev->timer_set) {
+                    tn_event_del_timer(rev);
+                }
+
+                tn_mail_smtp_data_end(s, c);
+                return;
+            }
+
+            continue;
+        }
+
+        b->pos = b->start;
+        b->last = b->start;
+
+        if (nread >= TN_MAIL_SMTP_DATA_SLICE) {
+            /* let the other connections have their turn */
+            tn_post_event(rev, &tn_posted_events);
+            return;
+        }
+
+        if (rev->eof || rev->error) {
+            n = 0;
+
+        } else {
+            n = c->recv(c, b->last, b->end - b->last);
+        }
+
+        if (n == TN_AGAIN) {
+            sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
+
+            tn_event_add_timer(rev, sscf->timeout);
+
+            if (tn_handle_read_event(rev, 0) != TN_OK) {
+                tn_mail_close_connection(c);
+            }
+
+            return;
+        }
+
+        if (n == TN_ERROR || n == 0) {
+            tn_log_error(TN_LOG_INFO, c->log, 0,
+                         "client closed the connection in DATA, "
+                         "nothing stored");
+            tn_mail_close_connection(c);
+            return;
+        }
+
+        b->last += n;
+        nread += n;
+    }
+}
+
+
+/* writes spool_buf to the spool file; after a failure only discards */
+static tn_int_t
+tn_mail_smtp_spool_write(tn_mail_smtp_tx_t *tx)
+{
+    ssize_t    n;
+    tn_buf_t  *b;
+
+    b = tx->spool_buf;
+
+    while (b->pos < b->last && tx->write_err == 0) {
+        n = write(tx->fd, b->pos, b->last - b->pos);
+
+        if (n == -1) {
+            if (tn_errno == EINTR) {
+                continue;
+            }
+
+            tx->write_err = tn_errno;
+            break;
+        }
+
+        b->pos += n;
+    }
+
+    b->pos = b->start;
+    b->last = b->start;
+
+    return tx->write_err ? TN_ERROR : TN_OK;
+}
+
+
+static void
+tn_mail_smtp_data_end(tn_mail_session_t *s, tn_connection_t *c)
+{
+    off_t                     size, vsize;
+    tn_mail_smtp_tx_t        *tx;
+    tn_mail_smtp_session_t   *sctx;
+    tn_mail_smtp_delivery_t  *item;
+
+    sctx = s->data;
+    tx = sctx->tx;
+
+    c->read->handler = tn_mail_smtp_read_handler;
+    tn_mail_parse_reset(&s->parse);
+
+    if (tx->dp.bare_lf || tx->dp.bare_cr || tx->dp.nul) {
+        tn_log_error(TN_LOG_INFO, c->log, 0,
+                     "message %s rejected: bare %s in DATA", tx->id,
+                     tx->dp.nul ? "NUL" : (tx->dp.bare_lf ? "LF" : "CR"));
+        tn_mail_smtp_reply(s, "550 5.6.11 Bare CR or LF or NUL not allowed "
+                           "in message");
+        goto next;
+    }
+
+    if (tx->dp.too_big) {
+        tn_log_error(TN_LOG_INFO, c->log, 0,
+                     "message %s rejected: larger than %O bytes", tx->id,
+                     tx->dp.max_size);
+        tn_mail_smtp_reply(s, "552 5.3.4 Message too big");
+        goto next;
+    }
+
+    if (tx->write_err == 0 && close(tx->fd) == -1) {
+        tx->write_err = tn_errno;
+        tn_log_error(TN_LOG_CRIT, c->log, tx->write_err,
+                     "close(\"%s\") failed", tx->spool_path);
+    }
+
+    tx->fd = TN_INVALID_FILE;
+
+    if (tx->write_err) {
+        tn_mail_smtp_reply(s, tx->write_err == ENOSPC
+                              ? "452 4.3.1 Insufficient system storage"
+                              : "451 4.3.0 Error: queue file write error");
+        goto next;
+    }
+
+    /* the Received header has 3 or 4 lines, each a CRLF on the wire */
+
+    size = tx->header_size + tx->dp.size;
+    vsize = tx->dp.vsize + tx->header_size + (tx->nrcpts == 1 ? 4 : 3);
+
+    item = tn_mail_smtp_deliver(s, tx->spool_path, size, vsize, tx->rcpts,
+                                tx->nrcpts, tn_mail_smtp_delivered);
+    if (item == NULL) {
+        tn_mail_smtp_reply(s, "451 4.3.0 Error: queue file write error");
+        goto next;
+    }
+
+    /* the batch unlinks the spool file now */
+    tx->spool_owned = 0;
+
+    sctx->delivery = item;
+
+    tn_mail_smtp_enter_state(s, tn_smtp_state_deliver);
+
+    c->log->action = "delivering a message";
+
+    return;
+
+next:
+
+    tn_mail_smtp_tx_reset(s);
+    tn_mail_smtp_enter_state(s, tn_smtp_state_idle);
+    tn_mail_smtp_process(s, c);
+}
+
+
+static void
+tn_mail_smtp_delivered(tn_mail_session_t *s, tn_store_delivery_t *d)
+{
+    u_char                   *p;
+    tn_connection_t          *c;
+    tn_mail_smtp_tx_t        *tx;
+    tn_mail_smtp_session_t   *sctx;
+    u_char                    tls[128];
+
+    c = s->connection;
+    sctx = s->data;
+    tx = sctx->tx;
+
+    sctx->delivery = NULL;
+
+    if (d->rc == TN_OK) {
+        sctx->messages++;
+
+        p = tn_mail_smtp_tls_info(c, tls, tls + sizeof(tls));
+
+        tn_log_error(TN_LOG_INFO, c->log, 0,
+                     "queued as %s from=<%V> size=%O nrcpt=%ui tls=%*s "
+                     "client=%V", tx->id, &tx->from, d->size, d->nrcpts,
+                     (size_t) (p - tls), tls, &c->addr_text);
+
+        tn_mail_smtp_reply(s, "250 2.0.0 Ok: queued as %s", tx->id);
+
+    } else {
+        tn_log_error(TN_LOG_ERR, c->log, d->err,
+                     "message %s not delivered", tx->id);
+
+        tn_mail_smtp_reply(s, d->err == ENOSPC
+                              ? "452 4.3.1 Insufficient system storage"
+                              : "451 4.3.0 Error: queue file write error");
+    }
+
+    tn_mail_smtp_tx_reset(s);
+    tn_mail_smtp_enter_state(s, tn_smtp_state_idle);
+
+    tn_mail_smtp_process(s, c);
+}
+
+
+static tn_int_t
+tn_mail_smtp_rset(tn_mail_session_t *s, tn_connection_t *c)
+{
+    tn_mail_smtp_session_t  *sctx;
+
+    sctx = s->data;
+
+    tn_mail_smtp_tx_reset(s);
+
+    if (sctx->state != tn_smtp_state_greeted) {
+        tn_mail_smtp_enter_state(s, tn_smtp_state_idle);
+    }
+
+    tn_mail_smtp_reply(s, "250 2.0.0 Ok");
+
+    return TN_OK;
+}
+
+
+static tn_int_t
+tn_mail_smtp_noop(tn_mail_session_t *s, tn_connection_t *c)
+{
+    tn_mail_smtp_reply(s, "250 2.0.0 Ok");
+
+    return TN_OK;
+}
+
+
+static tn_int_t
+tn_mail_smtp_quit(tn_mail_session_t *s, tn_connection_t *c)
+{
+    tn_mail_smtp_reply(s, "221 2.0.0 Bye");
+
+    s->quit = 1;
+    tn_mail_smtp_enter_state(s, tn_smtp_state_quit);
+
+    return TN_AGAIN;
+}
+
+
+static tn_int_t
+tn_mail_smtp_vrfy(tn_mail_session_t *s, tn_connection_t *c)
+{
+    u_char                   *p;
+    const char               *err;
+    tn_str_t                  arg;
+    tn_smtp_path_t            path;
+    tn_mail_smtp_srv_conf_t  *sscf;
+    u_char                    buf[TN_SMTP_PATH_MAX + 8];
+
+    sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
+
+    if (s->parse.nargs == 0) {
+        tn_mail_smtp_error(s, "501 5.5.4 Syntax: VRFY address");
+        return TN_OK;
+    }
+
+    if (!sscf->vrfy) {
+        tn_mail_smtp_reply(s, "252 2.1.5 Cannot VRFY user, but will accept "
+                           "message and attempt delivery");
+        return TN_OK;
+    }
+
+    /* "VRFY <u@d>" or "VRFY u@d": the RCPT path parser checks it */
+
+    arg = s->parse.args[0];
+
+    if (arg.len > TN_SMTP_PATH_MAX) {
+        tn_mail_smtp_error(s, "501 5.1.3 Bad recipient address syntax");
+        return TN_OK;
+    }
+
+    p = tn_cpymem(buf, "TO:", 3);
+
+    if (arg.data[0] != '<') {
+        *p++ = '<';
+        p = tn_cpymem(p, arg.data, arg.len);
+        *p++ = '>';
+
+    } else {
+        p = tn_cpymem(p, arg.data, arg.len);
+    }
+
+    arg.data = buf;
+    arg.len = p - buf;
+
+    if (tn_mail_smtp_parse_path(&arg, 1, &path, &err) != TN_OK
+        || path.nparams)
+    {
+        tn_mail_smtp_error(s, "501 5.1.3 Bad recipient address syntax");
+        return TN_OK;
+    }
+
+    return tn_mail_smtp_lookup(s, c, &path, 1);
+}
+
+
+static tn_int_t
+tn_mail_smtp_help(tn_mail_session_t *s, tn_connection_t *c)
+{
+    tn_mail_smtp_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA "
+                       "RSET NOOP QUIT VRFY HELP STARTTLS");
+
+    return TN_OK;
+}
+
+
+static tn_int_t
+tn_mail_smtp_starttls(tn_mail_session_t *s, tn_connection_t *c)
+{
+    if (s->ssl) {
+        tn_mail_smtp_error(s, "554 5.5.1 Error: TLS already active");
+        return TN_OK;
+    }
+
+    if (!tn_mail_tls_available(s)) {
+        tn_mail_smtp_reply(s, "454 4.7.0 TLS not available");
+        return TN_OK;
+    }
+
+    if (s->parse.nargs) {
+        tn_mail_smtp_error(s, "501 5.5.4 Syntax: STARTTLS");
+        return TN_OK;
+    }
+
+    tn_mail_smtp_reply(s, "220 2.0.0 Ready to start TLS");
+
+    tn_mail_smtp_enter_state(s, tn_smtp_state_starttls);
+
+    /* the handshake starts once the 220 (and what was before it) is out */
+    s->out_more = tn_mail_smtp_starttls_send;
+
+    return TN_AGAIN;
+}
+
+
+/* s->out_more: the 220 is sent */
+static tn_int_t
+tn_mail_smtp_starttls_send(tn_mail_session_t *s)
+{
+    tn_connection_t  *c;
+
+    c = s->connection;
+
+    s->out_more = NULL;
+
+    if (c->read->timer_set) {
+        tn_event_del_timer(c->read);
+    }
+
+    c->read->handler = tn_mail_smtp_block_reading;
+
+    /* it empties s->buffer: nothing sent in the clear runs under TLS */
+    tn_mail_starttls(s, c, tn_mail_smtp_starttls_done);
+
+    /* the session may be closed by now */
+    return TN_DONE;
+}
+
+
+/* RFC 3207 4.2: everything learnt before TLS is forgotten, EHLO too */
+static void
+tn_mail_smtp_starttls_done(tn_mail_session_t *s, tn_connection_t *c)
+{
+    tn_mail_smtp_session_t  *sctx;
+
+    sctx = s->data;
+
+    tn_mail_smtp_tx_reset(s);
+
+    sctx->helo.len = 0;
+    sctx->esmtp = 0;
+
+    s->out.len = 0;
+    s->errors = 0;
+
+    tn_mail_smtp_enter_state(s, tn_smtp_state_greeted);
+
+    c->read->handler = tn_mail_smtp_read_handler;
+
+    tn_mail_smtp_process(s, c);
+}
+
+
+static tn_int_t
+tn_mail_smtp_unknown(tn_mail_session_t *s, tn_connection_t *c)
+{
+    u_char  buf[4 * TN_MAIL_MAX_VERB];
+    u_char *p;
+
+    p = tn_escape_log(buf, s->parse.cmd.data,
+                      tn_min(s->parse.cmd.len, (size_t) TN_MAIL_MAX_VERB));
+
+    tn_log_error(TN_LOG_INFO, c->log, 0, "client sent unknown command "
+                 "\"%*s\"", (size_t) (p - buf), buf);
+
+    tn_mail_smtp_error(s, "500 5.5.1 Unknown command");
+
+    return TN_OK;
+}
+
+
+/* the transaction */
+
+static tn_mail_smtp_tx_t *
+tn_mail_smtp_tx_create(tn_mail_session_t *s, tn_connection_t *c)
+{
+    tn_pool_t               *pool;
+    tn_pool_cleanup_t       *cln;
+    tn_mail_smtp_tx_t       *tx;
+    tn_mail_smtp_session_t  *sctx;
+
+    sctx = s->data;
+
+    tn_mail_smtp_tx_reset(s);
+
+    pool = tn_create_pool(TN_DEFAULT_POOL_SIZE, c->log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    tx = tn_pcalloc(pool, sizeof(tn_mail_smtp_tx_t));
+    if (tx == NULL) {
+        tn_destroy_pool(pool);
+        return NULL;
+    }
+
+    tx->pool = pool;
+    tx->fd = TN_INVALID_FILE;
+
+    cln = tn_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        tn_destroy_pool(pool);
+        return NULL;
+    }
+
+    cln->handler = tn_mail_smtp_tx_cleanup;
+    cln->data = tx;
+
+    tn_mail_smtp_queue_id(tx->id);
+
+    sctx->tx = tx;
+
+    return tx;
+}
+
+
+static void
+tn_mail_smtp_tx_reset(tn_mail_session_t *s)
+{
+    tn_mail_smtp_session_t  *sctx;
+
+    sctx = s->data;
+
+    if (sctx->tx) {
+        tn_destroy_pool(sctx->tx->pool);
+        sctx->tx = NULL;
+    }
+}
+
+
+/* a message not handed to the batcher leaves nothing in the spool */
+static void
+tn_mail_smtp_tx_cleanup(void *data)
+{
+    tn_mail_smtp_tx_t *tx = data;
+
+    if (tx->fd != TN_INVALID_FILE) {
+        (void) close(tx->fd);
+        tx->fd = TN_INVALID_FILE;
+    }
+
+    if (tx->spool_owned) {
+        if (unlink(tx->spool_path) == -1) {
+            tn_log_error(TN_LOG_CRIT, tx->pool->log, tn_errno,
+                         "unlink(\"%s\") failed", tx->spool_path);
+        }
+
+        tx->spool_owned = 0;
+    }
+}
+
+
+/*
+ * 16 characters of base32: 7 of the time, 5 of the pid, 4 of a counter,
+ * so unique per host as long as a worker takes fewer than 2^20 ids a
+ * second.
+ */
+static void
+tn_mail_smtp_queue_id(u_char *id)
+{
+    int               i;
+    uint64_t          v;
+    static uint32_t   counter;
+    static u_char     digits[] = "0123456789ABCDEFGHJKLMNPQRSTVWXZ";
+
+    v = (uint64_t) tn_time();
+    for (i = 6; i >= 0; i--) {
+        id[i] = digits[v & 31];
+        v >>= 5;
+    }
+
+    v = (uint64_t) tn_pid;
+    for (i = 11; i >= 7; i--) {
+        id[i] = digits[v & 31];
+        v >>= 5;
+    }
+
+    v = counter++;
+    for (i = 15; i >= 12; i--) {
+        id[i] = digits[v & 31];
+        v >>= 5;
+    }
+
+    id[TN_MAIL_SMTP_QUEUE_ID_LEN] = '\0';
+}
+
+
+static u_char *
+tn_mail_smtp_tls_info(tn_connection_t *c, u_char *buf, u_char *last)
+{
+    if (c->ssl == NULL || !c->ssl->handshaked) {
+        return tn_slprintf(buf, last, "none");
+    }
+
+    return tn_slprintf(buf, last, "%s/%s", tn_ssl_get_protocol(c),
+                       tn_ssl_get_cipher_name(c));
+}

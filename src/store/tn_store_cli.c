@@ -1,0 +1,384 @@
+
+/*
+ * Copyright (C) The Tern developers
+ */
+
+
+#include <tn_config.h>
+#include <tn_core.h>
+#include <tn_store.h>
+#include <tn_store_db.h>
+
+#include <termios.h>
+
+
+/*
+ * The admin commands: "tern [-p P] [-c C] domain add x.test" and so on.
+ * They open tern.db directly, so they work while the server runs.  The
+ * reason for a refusal is logged at INFO by the store functions; the
+ * commands log to stderr at that level.
+ */
+
+
+typedef int (*tn_store_cli_pt)(tn_store_conf_t *conf, char *arg,
+    tn_log_t *log);
+
+typedef struct {
+    const char         *object;
+    const char         *verb;
+    tn_uint_t           nargs;        /* 0 or 1 or 2 (0 or 1) */
+    tn_store_cli_pt     handler;
+} tn_store_cli_cmd_t;
+
+
+static int tn_store_cli_domain_add(tn_store_conf_t *conf, char *arg,
+    tn_log_t *log);
+static int tn_store_cli_domain_del(tn_store_conf_t *conf, char *arg,
+    tn_log_t *log);
+static int tn_store_cli_domain_list(tn_store_conf_t *conf, char *arg,
+    tn_log_t *log);
+static int tn_store_cli_user_add(tn_store_conf_t *conf, char *arg,
+    tn_log_t *log);
+static int tn_store_cli_user_passwd(tn_store_conf_t *conf, char *arg,
+    tn_log_t *log);
+static int tn_store_cli_user_del(tn_store_conf_t *conf, char *arg,
+    tn_log_t *log);
+static int tn_store_cli_user_list(tn_store_conf_t *conf, char *arg,
+    tn_log_t *log);
+static int tn_store_cli_index_rebuild(tn_store_conf_t *conf, char *arg,
+    tn_log_t *log);
+static tn_int_t tn_store_cli_print(void *data, const char *name);
+static tn_int_t tn_store_cli_password(u_char *buf, size_t size,
+    size_t *len);
+static tn_int_t tn_store_cli_read_line(const char *prompt, u_char *buf,
+    size_t size, size_t *len);
+static void tn_store_cli_usage(void);
+static int tn_store_cli_result(tn_int_t rc, const char *what, char *arg);
+
+
+static tn_store_cli_cmd_t  tn_store_cli_cmds[] = {
+    { "domain", "add",     1, tn_store_cli_domain_add },
+    { "domain", "del",     1, tn_store_cli_domain_del },
+    { "domain", "list",    0, tn_store_cli_domain_list },
+    { "user",   "add",     1, tn_store_cli_user_add },
+    { "user",   "passwd",  1, tn_store_cli_user_passwd },
+    { "user",   "del",     1, tn_store_cli_user_del },
+    { "user",   "list",    2, tn_store_cli_user_list },
+    { "index",  "rebuild", 1, tn_store_cli_index_rebuild },
+    { NULL, NULL, 0, NULL }
+};
+
+
+static tn_open_file_t  tn_store_cli_stderr = {
+    STDERR_FILENO, tn_string("stderr")
+};
+
+
+int
+tn_store_cli(tn_store_conf_t *conf, int argc, char *const *argv,
+    tn_log_t *log)
+{
+    tn_uint_t            nargs;
+    tn_log_t             cli;
+    tn_store_cli_cmd_t  *cmd;
+
+    if (argc < 2) {
+        tn_store_cli_usage();
+        return 1;
+    }
+
+    nargs = argc - 2;
+
+    for (cmd = tn_store_cli_cmds; cmd->object; cmd++) {
+        if (strcmp(argv[0], cmd->object) != 0
+            || strcmp(argv[1], cmd->verb) != 0)
+        {
+            continue;
+        }
+
+        if (nargs > 1 || (cmd->nargs == 1 && nargs != 1)
+            || (cmd->nargs == 0 && nargs != 0))
+        {
+            break;
+        }
+
+        /* reasons at INFO go to the admin's terminal */
+
+        tn_memzero(&cli, sizeof(tn_log_t));
+        cli.log_level = TN_LOG_INFO;
+        cli.file = &tn_store_cli_stderr;
+
+        if (tn_store_init(conf, &cli) != TN_OK) {
+            return 1;
+        }
+
+        return cmd->handler(conf, nargs ? argv[2] : NULL, &cli);
+    }
+
+    tn_store_cli_usage();
+
+    return 1;
+}
+
+
+static void
+tn_store_cli_usage(void)
+{
+    tn_write_stderr(
+        "usage: tern [-p prefix] [-c conf] domain add|del DOMAIN" TN_LINEFEED
+        "       tern [-p prefix] [-c conf] domain list" TN_LINEFEED
+        "       tern [-p prefix] [-c conf] user add|passwd|del ADDRESS"
+        TN_LINEFEED
+        "       tern [-p prefix] [-c conf] user list [DOMAIN]" TN_LINEFEED
+        "       tern [-p prefix] [-c conf] index rebuild ADDRESS" TN_LINEFEED
+        "user add and user passwd read the password from stdin (one line)"
+        TN_LINEFEED);
+}
+
+
+static int
+tn_store_cli_result(tn_int_t rc, const char *what, char *arg)
+{
+    u_char  buf[256];
+
+    if (rc == TN_OK) {
+        return 0;
+    }
+
+    /* the reason was logged; this says what failed */
+
+    *tn_snprintf(buf, sizeof(buf) - 1, "tern: %s ", what) = '\0';
+
+    tn_store_write_escaped(STDERR_FILENO, (char *) buf, (u_char *) arg,
+                           tn_min(strlen(arg), 320),
+                           rc == TN_DECLINED ? ": refused" TN_LINEFEED
+                                             : ": failed" TN_LINEFEED);
+    return 1;
+}
+
+
+static int
+tn_store_cli_domain_add(tn_store_conf_t *conf, char *arg, tn_log_t *log)
+{
+    return tn_store_cli_result(tn_store_domain_add(conf, (u_char *) arg,
+                                                   strlen(arg), log),
+                               "domain add", arg);
+}
+
+
+static int
+tn_store_cli_domain_del(tn_store_conf_t *conf, char *arg, tn_log_t *log)
+{
+    return tn_store_cli_result(tn_store_domain_del(conf, (u_char *) arg,
+                                                   strlen(arg), log),
+                               "domain del", arg);
+}
+
+
+static int
+tn_store_cli_domain_list(tn_store_conf_t *conf, char *arg, tn_log_t *log)
+{
+    return tn_store_domain_list(conf, tn_store_cli_print, NULL, log)
+           == TN_OK ? 0 : 1;
+}
+
+
+static int
+tn_store_cli_user_add(tn_store_conf_t *conf, char *arg, tn_log_t *log)
+{
+    size_t    len;
+    tn_int_t  rc;
+    u_char    pw[TN_STORE_PASSWORD_MAX + 2];
+
+    if (tn_store_cli_password(pw, sizeof(pw), &len) != TN_OK) {
+        return 1;
+    }
+
+    rc = tn_store_user_add(conf, (u_char *) arg, strlen(arg), pw, len, log);
+
+    tn_explicit_memzero(pw, sizeof(pw));
+
+    return tn_store_cli_result(rc, "user add", arg);
+}
+
+
+static int
+tn_store_cli_user_passwd(tn_store_conf_t *conf, char *arg, tn_log_t *log)
+{
+    size_t    len;
+    tn_int_t  rc;
+    u_char    pw[TN_STORE_PASSWORD_MAX + 2];
+
+    if (tn_store_cli_password(pw, sizeof(pw), &len) != TN_OK) {
+        return 1;
+    }
+
+    rc = tn_store_user_passwd(conf, (u_char *) arg, strlen(arg), pw, len,
+                              log);
+
+    tn_explicit_memzero(pw, sizeof(pw));
+
+    return tn_store_cli_result(rc, "user passwd", arg);
+}
+
+
+static int
+tn_store_cli_user_del(tn_store_conf_t *conf, char *arg, tn_log_t *log)
+{
+    return tn_store_cli_result(tn_store_user_del(conf, (u_char *) arg,
+                                                 strlen(arg), log),
+                               "user del", arg);
+}
+
+
+static int
+tn_store_cli_user_list(tn_store_conf_t *conf, char *arg, tn_log_t *log)
+{
+    tn_int_t  rc;
+
+    rc = tn_store_user_list(conf, (u_char *) arg, arg ? strlen(arg) : 0,
+                            tn_store_cli_print, NULL, log);
+
+    return tn_store_cli_result(rc, "user list", arg ? arg : "");
+}
+
+
+static int
+tn_store_cli_index_rebuild(tn_store_conf_t *conf, char *arg, tn_log_t *log)
+{
+    tn_int_t         rc;
+    tn_store_user_t  u;
+
+    rc = tn_store_user_lookup(conf, (u_char *) arg, strlen(arg), &u, log);
+
+    if (rc == TN_DECLINED || rc == TN_DONE) {
+        tn_store_write_escaped(STDERR_FILENO, "tern: no user \"",
+                               (u_char *) arg, tn_min(strlen(arg), 320),
+                               "\"" TN_LINEFEED);
+        return 1;
+    }
+
+    if (rc == TN_OK) {
+        rc = tn_store_index_rebuild(conf, &u, log);
+    }
+
+    return tn_store_cli_result(rc, "index rebuild", arg);
+}
+
+
+static tn_int_t
+tn_store_cli_print(void *data, const char *name)
+{
+    /* a name from the database is data too: escape what is not text */
+    tn_store_write_escaped(STDOUT_FILENO, "", (u_char *) name, strlen(name),
+                           TN_LINEFEED);
+
+    return TN_OK;
+}
+
+
+static tn_int_t
+tn_store_cli_password(u_char *buf, size_t size, size_t *len)
+{
+    tn_int_t  rc;
+    size_t    len2;
+    u_char    again[TN_STORE_PASSWORD_MAX + 2];
+
+    if (tn_store_cli_read_line("Password: ", buf, size, len) != TN_OK) {
+        return TN_ERROR;
+    }
+
+    if (!isatty(STDIN_FILENO)) {
+        return TN_OK;
+    }
+
+    /* typed blind: ask twice */
+
+    rc = tn_store_cli_read_line("Retype password: ", again, sizeof(again),
+                                &len2);
+
+    if (rc == TN_OK && (len2 != *len || tn_memcmp(again, buf, *len) != 0)) {
+        tn_write_stderr("tern: the passwords differ" TN_LINEFEED);
+        rc = TN_ERROR;
+    }
+
+    tn_explicit_memzero(again, sizeof(again));
+
+    if (rc != TN_OK) {
+        tn_explicit_memzero(buf, size);
+    }
+
+    return rc;
+}
+
+
+static tn_int_t
+tn_store_cli_read_line(const char *prompt, u_char *buf, size_t size,
+    size_t *len)
+{
+    u_char          ch;
+    size_t          n;
+    ssize_t         rc;
+    tn_uint_t       tty, toolong;
+    struct termios  saved, quiet;
+
+    tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+
+    if (tty) {
+        tn_write_stderr((char *) prompt);
+
+        quiet = saved;
+        quiet.c_lflag &= ~(ECHO|ECHOE|ECHOK|ECHONL);
+        (void) tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+
+    /* one byte at a time: nothing after the line is consumed */
+
+    n = 0;
+    toolong = 0;
+
+    for ( ;; ) {
+        rc = tn_read_fd(STDIN_FILENO, &ch, 1);
+
+        if (rc <= 0 || ch == LF) {
+            break;
+        }
+
+        if (n < size - 1) {
+            buf[n++] = ch;
+
+        } else {
+            toolong = 1;
+        }
+    }
+
+    if (tty) {
+        (void) tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+        tn_write_stderr(TN_LINEFEED);
+    }
+
+    if (rc < 0) {
+        tn_write_stderr("tern: reading the password failed" TN_LINEFEED);
+        tn_explicit_memzero(buf, size);
+        return TN_ERROR;
+    }
+
+    if (n > 0 && buf[n - 1] == CR) {
+        n--;
+    }
+
+    if (toolong || n > TN_STORE_PASSWORD_MAX) {
+        tn_write_stderr("tern: the password is too long" TN_LINEFEED);
+        tn_explicit_memzero(buf, size);
+        return TN_ERROR;
+    }
+
+    if (n == 0) {
+        tn_write_stderr("tern: empty password" TN_LINEFEED);
+        return TN_ERROR;
+    }
+
+    *len = n;
+
+    return TN_OK;
+}

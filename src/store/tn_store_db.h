@@ -1,0 +1,187 @@
+
+/*
+ * Copyright (C) The Tern developers
+ */
+
+
+#ifndef _TN_STORE_DB_H_INCLUDED_
+#define _TN_STORE_DB_H_INCLUDED_
+
+
+#include <tn_config.h>
+#include <tn_core.h>
+#include <tn_store.h>
+
+#include <sqlite3.h>
+
+
+/*
+ * Internal to src/store: SQLite connections, address checks and Maildir
+ * helpers shared by the store's files.
+ */
+
+
+#define TN_STORE_DB_ACCOUNTS    1            /* tern.db */
+#define TN_STORE_DB_INDEX       2            /* <maildir>/index.db */
+
+#define TN_STORE_DB_CREATE      0x01         /* create the file if missing */
+
+#define TN_STORE_DB_STMTS       32
+#define TN_STORE_DB_CACHE       8            /* connections per thread */
+
+/* PRAGMA user_version of each kind of database */
+#define TN_STORE_ACCOUNTS_VERSION  1
+#define TN_STORE_INDEX_VERSION     1
+
+#define TN_STORE_INBOX          "INBOX"
+
+/* maildir(5): tmp/ files not touched for 36 hours are garbage */
+#define TN_STORE_TMP_MAX_AGE    (36 * 60 * 60)
+
+
+typedef struct {
+    const char          *sql;
+    sqlite3_stmt        *stmt;
+} tn_store_db_stmt_t;
+
+
+/*
+ * A connection owned by one thread.  It stays in the thread's cache
+ * between calls; the cache checks the file's inode on every use, so a
+ * database replaced by a rebuild or removed by "user del" is reopened.
+ */
+typedef struct {
+    sqlite3             *db;
+    char                 path[PATH_MAX];
+    dev_t                dev;
+    ino_t                ino;
+    tn_uint_t            kind;
+    tn_uint_t            used;               /* LRU clock */
+    tn_uint_t            nstmts;
+    tn_store_db_stmt_t   stmts[TN_STORE_DB_STMTS];
+} tn_store_db_t;
+
+
+/*
+ * An address split and checked.  The parts are lowercased copies,
+ * NUL-terminated.  domain_ok and local_ok say whether each part is
+ * valid; address is set only when both are.
+ */
+typedef struct {
+    u_char               local[TN_STORE_LOCAL_MAX + 1];
+    u_char               domain[TN_STORE_DOMAIN_MAX + 1];
+    u_char               address[TN_STORE_ADDRESS_MAX + 1];
+    size_t               local_len;
+    size_t               domain_len;
+    size_t               address_len;
+    unsigned             local_ok:1;
+    unsigned             domain_ok:1;
+} tn_store_addr_t;
+
+
+/*
+ * Returns this thread's connection to path, opening it (WAL, busy
+ * timeout, synchronous=FULL, schema checked or created) if needed.  NULL
+ * on failure, logged, with the SQLite code in *src (SQLITE_CORRUPT and
+ * SQLITE_NOTADB mean a damaged file; SQLITE_CANTOPEN with errno ENOENT a
+ * missing one when TN_STORE_DB_CREATE is not given).  The connection must
+ * not be handed to another thread.
+ */
+tn_store_db_t *tn_store_db_get(const char *path, tn_uint_t kind,
+    tn_uint_t flags, int *src, tn_log_t *log);
+/* closes a connection and drops it from the cache */
+void tn_store_db_close(tn_store_db_t *db);
+/* closes this thread's cached connection to path, if any */
+void tn_store_db_forget(const char *path);
+
+/*
+ * A cached prepared statement for sql (which must be a string constant:
+ * the cache is keyed by the pointer), reset and with no bindings.  The
+ * caller calls sqlite3_reset() when done with it.  NULL on error.
+ */
+sqlite3_stmt *tn_store_db_stmt(tn_store_db_t *db, const char *sql,
+    tn_log_t *log);
+/* runs SQL without results; SQLite result code */
+int tn_store_db_exec(tn_store_db_t *db, const char *sql, tn_log_t *log);
+/* BEGIN IMMEDIATE, COMMIT, ROLLBACK; SQLite result codes */
+int tn_store_db_begin(tn_store_db_t *db, tn_log_t *log);
+int tn_store_db_commit(tn_store_db_t *db, tn_log_t *log);
+void tn_store_db_rollback(tn_store_db_t *db, tn_log_t *log);
+/* logs "what failed (code): message, db: path" at ERR */
+void tn_store_db_log(tn_store_db_t *db, tn_log_t *log, int rc,
+    const char *what);
+/* an errno for an SQLite result code: ENOSPC for SQLITE_FULL, else EIO */
+tn_err_t tn_store_db_errno(int rc);
+#define tn_store_db_corrupt(rc)                                              \
+    (((rc) & 0xff) == SQLITE_CORRUPT || ((rc) & 0xff) == SQLITE_NOTADB)
+
+
+/* splits and checks addr; never fails, see the flags */
+void tn_store_addr_parse(u_char *addr, size_t len, tn_store_addr_t *a);
+tn_int_t tn_store_domain_valid(u_char *p, size_t len);
+/* mail_root/<domain>/<local> into u->maildir; TN_ERROR if too long */
+tn_int_t tn_store_maildir_path(tn_store_conf_t *conf, tn_store_addr_t *a,
+    tn_store_user_t *u);
+
+/*
+ * The Maildir of u: O_DIRECTORY|O_NOFOLLOW descriptors of the Maildir and
+ * of its tmp/, new/ and cur/ (any of the out pointers may be NULL), and
+ * the owner of the Maildir.  TN_OK or TN_ERROR with errno set (not
+ * logged).  The caller closes what it got.
+ */
+tn_int_t tn_store_maildir_open(tn_store_user_t *u, tn_fd_t *dirfd,
+    tn_fd_t *tmpfd, tn_fd_t *newfd, tn_fd_t *curfd, struct stat *st);
+void tn_store_close_fds(tn_fd_t *fds, tn_uint_t n);
+
+/*
+ * A new UIDVALIDITY for the Maildir at dirfd: greater than old, than any
+ * recorded in a "tern-uidvalidity.<hex>" file there, and at least now.
+ * Records it (file created, directory synced).  0 on failure (logged).
+ */
+uint32_t tn_store_uidvalidity_new(tn_fd_t dirfd, uint32_t old,
+    tn_log_t *log);
+
+/*
+ * The INBOX row of an index, created (with a new UIDVALIDITY) if missing.
+ * Call inside a write transaction.  TN_OK or TN_ERROR (logged); *src gets
+ * the SQLite code of a failure.
+ */
+typedef struct {
+    int64_t              id;
+    uint32_t             uidvalidity;
+    uint32_t             uidnext;
+    int64_t              highestmodseq;
+} tn_store_mbox_row_t;
+
+tn_int_t tn_store_inbox_get(tn_store_db_t *db, tn_fd_t dirfd,
+    tn_store_mbox_row_t *mr, int *src, tn_log_t *log);
+tn_int_t tn_store_inbox_put(tn_store_db_t *db, tn_store_mbox_row_t *mr,
+    int *src, tn_log_t *log);
+
+/*
+ * The index of a Maildir, created when missing (and, run as root, given
+ * to the Maildir's owner).  A damaged index is rebuilt once.  NULL on
+ * failure (logged).
+ */
+tn_store_db_t *tn_store_index_open(tn_store_conf_t *conf,
+    tn_store_user_t *u, tn_log_t *log);
+
+/* a file name that is safe to use relative to a directory fd */
+tn_int_t tn_store_name_safe(const u_char *name, size_t len);
+
+/* the length of a Maildir base name: up to ':' */
+size_t tn_store_base_len(const u_char *name, size_t len);
+
+/* sizes of the file at name in dirfd: TN_OK, TN_DECLINED (gone), TN_ERROR */
+tn_int_t tn_store_file_vsize(tn_fd_t dirfd, const char *name,
+    struct stat *sb, off_t *vsize, tn_log_t *log);
+
+/* fsync() of a directory fd; TN_OK or TN_ERROR with errno set */
+tn_int_t tn_store_fsync_fd(tn_fd_t fd);
+
+/* writes text to fd, escaping control and 8-bit bytes as \xHH */
+void tn_store_write_escaped(tn_fd_t fd, const char *prefix, u_char *s,
+    size_t len, const char *suffix);
+
+
+#endif /* _TN_STORE_DB_H_INCLUDED_ */

@@ -1,0 +1,1717 @@
+
+/*
+ * Copyright (C) The Tern developers
+ */
+
+
+#include <tn_config.h>
+#include <tn_core.h>
+#include <tn_store.h>
+#include <tn_store_db.h>
+
+#include <openssl/sha.h>
+
+
+/*
+ * The per-user index and its reconciliation with the Maildir, which is
+ * the truth (SECURITY-CHECKLIST R2): a sync adds files the index lacks
+ * and drops rows whose file is gone; a rebuild makes the index again,
+ * keeping UIDs when it can and otherwise moving to a greater UIDVALIDITY.
+ * A UID is never given out twice under one UIDVALIDITY: uidnext only
+ * grows, inside BEGIN IMMEDIATE transactions.
+ *
+ * Names found on disk are data: only regular files owned by the owner of
+ * the Maildir count (no symlinks, devices or planted hard links to other
+ * users' files), every open is relative to a directory fd with
+ * O_NOFOLLOW, and S= / W= in names are never trusted for sizes.
+ */
+
+
+/* a file found in new/ or cur/ */
+typedef struct {
+    u_char              *name;         /* as on disk, NUL-terminated */
+    size_t               len;
+    size_t               base_len;     /* up to ':' */
+    tn_uint_t            cur;          /* 0: new/, 1: cur/ */
+    off_t                size;
+    off_t                vsize;        /* -1: not known yet */
+    time_t               mtime;
+    uint32_t             uid;          /* its row at the first read */
+    unsigned             dup:1;        /* same base name as another */
+    unsigned             gone:1;       /* vanished while we looked */
+    unsigned             matched:1;    /* has a row now */
+    unsigned             inserted:1;   /* got its row from this sync */
+} tn_store_file_t;
+
+/* a row of the index */
+typedef struct {
+    uint32_t             uid;
+    u_char              *filename;
+    size_t               len;
+    off_t                size;
+    off_t                vsize;
+    time_t               internaldate;
+    tn_store_file_t     *file;
+    unsigned             deleted:1;
+} tn_store_row_t;
+
+typedef struct {
+    tn_store_conf_t     *conf;
+    tn_store_user_t     *u;
+    tn_log_t            *log;
+    tn_pool_t           *pool;
+    tn_fd_t              fds[4];       /* the Maildir, tmp/, new/, cur/ */
+    struct stat          st;           /* of the Maildir: its owner */
+    tn_array_t          *files;        /* sorted by base name */
+    char                 index[PATH_MAX + sizeof("/index.db")];
+} tn_store_md_t;
+
+
+static tn_int_t tn_store_md_open(tn_store_md_t *md, tn_store_conf_t *conf,
+    tn_store_user_t *u, tn_log_t *log);
+static void tn_store_md_close(tn_store_md_t *md);
+static tn_int_t tn_store_md_scan(tn_store_md_t *md);
+static tn_int_t tn_store_md_scan_dir(tn_store_md_t *md, tn_uint_t cur);
+static int tn_store_file_cmp(const void *one, const void *two);
+static int tn_store_file_age_cmp(const void *one, const void *two);
+static tn_store_file_t *tn_store_md_find(tn_store_md_t *md, u_char *name,
+    size_t len);
+static void tn_store_md_clean_tmp(tn_store_md_t *md);
+static tn_int_t tn_store_md_vsizes(tn_store_md_t *md, tn_uint_t all);
+static int tn_store_rows_read(tn_store_db_t *db, tn_store_md_t *md,
+    int64_t mbox, tn_array_t **rows);
+static void tn_store_rows_match(tn_store_md_t *md, tn_array_t *rows);
+static int tn_store_inbox_find(tn_store_db_t *db, tn_store_mbox_row_t *mr);
+static int tn_store_sync(tn_store_md_t *md, tn_store_db_t *db,
+    tn_store_mailbox_t *mb);
+static int tn_store_sync_apply(tn_store_md_t *md, tn_store_db_t *db,
+    tn_store_mbox_row_t *mr, tn_array_t *rows, uint32_t uidnext_a);
+static int tn_store_insert_files(tn_store_md_t *md, tn_store_db_t *db,
+    tn_store_mbox_row_t *mr, tn_uint_t keep);
+static tn_int_t tn_store_mailbox_fill(tn_store_md_t *md,
+    tn_store_mailbox_t *mb, tn_array_t *rows);
+static void tn_store_uidl(u_char *name, size_t len, char *uidl);
+static tn_int_t tn_store_rebuild(tn_store_md_t *md);
+static tn_int_t tn_store_rebuild_keep(tn_store_md_t *md, tn_store_db_t *db,
+    uint32_t *old);
+static tn_int_t tn_store_rebuild_new(tn_store_md_t *md, uint32_t old);
+
+
+static const char  tn_store_rows_sql[] =
+    "SELECT uid, filename, size, vsize, internaldate FROM messages"
+    " WHERE mailbox_id = ?1 ORDER BY uid";
+
+static const char  tn_store_row_update_sql[] =
+    "UPDATE messages SET size = ?1, vsize = ?2 WHERE mailbox_id = ?3"
+    " AND uid = ?4";
+
+static const char  tn_store_row_delete_sql[] =
+    "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2";
+
+static const char  tn_store_row_insert_sql[] =
+    "INSERT INTO messages (mailbox_id, uid, filename, size, vsize,"
+    " internaldate, flags, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+static const char  tn_store_rows_clear_sql[] =
+    "DELETE FROM messages WHERE mailbox_id = ?1";
+
+static const char  tn_store_filename_sql[] =
+    "SELECT filename FROM messages WHERE mailbox_id = ?1 AND uid = ?2";
+
+static const char  tn_store_inbox_find_sql[] =
+    "SELECT id, uidvalidity, uidnext, highestmodseq FROM mailboxes"
+    " WHERE name = 'INBOX'";
+
+static const char  tn_store_inbox_new_sql[] =
+    "INSERT INTO mailboxes (name, uidvalidity, uidnext, highestmodseq)"
+    " VALUES ('INBOX', ?1, 1, 1)";
+
+
+tn_store_db_t *
+tn_store_index_open(tn_store_conf_t *conf, tn_store_user_t *u, tn_log_t *log)
+{
+    int             rc;
+    struct stat     sb;
+    tn_store_db_t  *db;
+    char            path[PATH_MAX + sizeof("/index.db")];
+
+    *tn_sprintf((u_char *) path, "%s/index.db", u->maildir) = '\0';
+
+    if (stat(path, &sb) == -1 && errno == TN_ENOENT) {
+        rc = SQLITE_CANTOPEN;
+
+    } else {
+        db = tn_store_db_get(path, TN_STORE_DB_INDEX, 0, &rc, log);
+        if (db) {
+            return db;
+        }
+    }
+
+    /*
+     * Lost (ENOENT) or damaged: make it again from the Maildir.  A
+     * Maildir that does not exist fails the rebuild too, so no index is
+     * ever created for a deleted user.
+     */
+
+    if (!tn_store_db_corrupt(rc) && (rc & 0xff) != SQLITE_CANTOPEN) {
+        return NULL;
+    }
+
+    tn_log_error(TN_LOG_WARN, log, 0,
+                 "store: index \"%s\" is %s, rebuilding it", path,
+                 tn_store_db_corrupt(rc) ? "damaged" : "missing");
+
+    if (tn_store_index_rebuild(conf, u, log) != TN_OK) {
+        return NULL;
+    }
+
+    return tn_store_db_get(path, TN_STORE_DB_INDEX, 0, &rc, log);
+}
+
+
+static tn_int_t
+tn_store_md_open(tn_store_md_t *md, tn_store_conf_t *conf,
+    tn_store_user_t *u, tn_log_t *log)
+{
+    tn_memzero(md, sizeof(tn_store_md_t));
+
+    md->conf = conf;
+    md->u = u;
+    md->log = log;
+    md->fds[0] = TN_INVALID_FILE;
+
+    *tn_sprintf((u_char *) md->index, "%s/index.db", u->maildir) = '\0';
+
+    if (tn_store_maildir_open(u, &md->fds[0], &md->fds[1], &md->fds[2],
+                              &md->fds[3], &md->st)
+        != TN_OK)
+    {
+        tn_log_error(TN_LOG_ERR, log, tn_errno,
+                     "store: opening the Maildir \"%s\" failed", u->maildir);
+        return TN_ERROR;
+    }
+
+    md->pool = tn_create_pool(TN_DEFAULT_POOL_SIZE, log);
+    if (md->pool == NULL) {
+        tn_store_close_fds(md->fds, 4);
+        return TN_ERROR;
+    }
+
+    md->files = tn_array_create(md->pool, 64, sizeof(tn_store_file_t));
+    if (md->files == NULL) {
+        tn_store_md_close(md);
+        return TN_ERROR;
+    }
+
+    return TN_OK;
+}
+
+
+static void
+tn_store_md_close(tn_store_md_t *md)
+{
+    tn_store_close_fds(md->fds, 4);
+
+    if (md->pool) {
+        tn_destroy_pool(md->pool);
+        md->pool = NULL;
+    }
+}
+
+
+static tn_int_t
+tn_store_md_scan(tn_store_md_t *md)
+{
+    tn_uint_t         i;
+    tn_store_file_t  *f;
+
+    md->files->nelts = 0;
+
+    /*
+     * new/ before cur/: a file another process moves from new/ to cur/
+     * while we read is then seen at least once.
+     */
+    if (tn_store_md_scan_dir(md, 0) != TN_OK
+        || tn_store_md_scan_dir(md, 1) != TN_OK)
+    {
+        return TN_ERROR;
+    }
+
+    f = md->files->elts;
+
+    qsort(f, md->files->nelts, sizeof(tn_store_file_t), tn_store_file_cmp);
+
+    /* the first of equal base names (cur/ sorts first) is the message */
+
+    for (i = 1; i < md->files->nelts; i++) {
+        if (f[i].base_len == f[i - 1].base_len
+            && tn_memcmp(f[i].name, f[i - 1].name, f[i].base_len) == 0)
+        {
+            f[i].dup = 1;
+            tn_log_error(TN_LOG_WARN, md->log, 0,
+                         "store: \"%s/%s/%s\" duplicates another message, "
+                         "ignored", md->u->maildir, f[i].cur ? "cur" : "new",
+                         f[i].name);
+        }
+    }
+
+    return TN_OK;
+}
+
+
+static tn_int_t
+tn_store_md_scan_dir(tn_store_md_t *md, tn_uint_t cur)
+{
+    DIR              *dir;
+    size_t            len;
+    tn_fd_t           fd, dfd;
+    struct stat       sb;
+    struct dirent    *de;
+    tn_store_file_t  *f;
+
+    dfd = md->fds[2 + cur];
+
+    fd = openat(dfd, ".", O_RDONLY|O_DIRECTORY|O_CLOEXEC);
+    if (fd == -1 || (dir = fdopendir(fd)) == NULL) {
+        tn_log_error(TN_LOG_ERR, md->log, tn_errno,
+                     "store: opendir(\"%s/%s\") failed", md->u->maildir,
+                     cur ? "cur" : "new");
+        if (fd != -1) {
+            close(fd);
+        }
+        return TN_ERROR;
+    }
+
+    for ( ;; ) {
+        errno = 0;
+
+        de = readdir(dir);
+
+        if (de == NULL) {
+            if (errno) {
+                tn_log_error(TN_LOG_ERR, md->log, tn_errno,
+                             "store: readdir(\"%s\") failed", md->u->maildir);
+                closedir(dir);
+                return TN_ERROR;
+            }
+
+            break;
+        }
+
+        len = strlen(de->d_name);
+
+        /* ".", "..", and dot files, which are never messages */
+        if (tn_store_name_safe((u_char *) de->d_name, len) != TN_OK) {
+            continue;
+        }
+
+        if (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == -1) {
+            continue;
+        }
+
+        if (!S_ISREG(sb.st_mode) || sb.st_uid != md->st.st_uid) {
+            tn_log_error(TN_LOG_WARN, md->log, 0,
+                         "store: \"%s/%s/%s\" is not a regular file of the "
+                         "Maildir's owner, ignored", md->u->maildir,
+                         cur ? "cur" : "new", de->d_name);
+            continue;
+        }
+
+        f = tn_array_push(md->files);
+        if (f == NULL) {
+            closedir(dir);
+            return TN_ERROR;
+        }
+
+        tn_memzero(f, sizeof(tn_store_file_t));
+
+        f->name = tn_pnalloc(md->pool, len + 1);
+        if (f->name == NULL) {
+            closedir(dir);
+            return TN_ERROR;
+        }
+
+        tn_memcpy(f->name, de->d_name, len + 1);
+        f->len = len;
+        f->base_len = tn_store_base_len(f->name, len);
+        f->cur = cur;
+        f->size = sb.st_size;
+        f->vsize = -1;
+        f->mtime = sb.st_mtime;
+    }
+
+    closedir(dir);
+
+    return TN_OK;
+}
+
+
+static int
+tn_store_file_cmp(const void *one, const void *two)
+{
+    int                     rc;
+    const tn_store_file_t  *a, *b;
+
+    a = one;
+    b = two;
+
+    rc = memcmp(a->name, b->name, tn_min(a->base_len, b->base_len));
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (a->base_len != b->base_len) {
+        return (a->base_len < b->base_len) ? -1 : 1;
+    }
+
+    /* cur/ first */
+    return (int) b->cur - (int) a->cur;
+}
+
+
+static int
+tn_store_file_age_cmp(const void *one, const void *two)
+{
+    const tn_store_file_t  *a, *b;
+
+    a = *(const tn_store_file_t **) one;
+    b = *(const tn_store_file_t **) two;
+
+    if (a->mtime != b->mtime) {
+        return (a->mtime < b->mtime) ? -1 : 1;
+    }
+
+    return tn_store_file_cmp(a, b);
+}
+
+
+static tn_store_file_t *
+tn_store_md_find(tn_store_md_t *md, u_char *name, size_t len)
+{
+    int               rc;
+    tn_uint_t         lo, hi, mid;
+    tn_store_file_t  *f, *files;
+
+    files = md->files->elts;
+    lo = 0;
+    hi = md->files->nelts;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        f = &files[mid];
+
+        rc = memcmp(f->name, name, tn_min(f->base_len, len));
+
+        if (rc == 0 && f->base_len != len) {
+            rc = (f->base_len < len) ? -1 : 1;
+        }
+
+        if (rc == 0) {
+            /* the first of the group is the one in use */
+            while (mid > 0 && files[mid - 1].base_len == len
+                   && memcmp(files[mid - 1].name, name, len) == 0)
+            {
+                mid--;
+            }
+
+            return &files[mid];
+        }
+
+        if (rc < 0) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+tn_store_md_clean_tmp(tn_store_md_t *md)
+{
+    DIR            *dir;
+    time_t          now, t;
+    tn_fd_t         fd;
+    struct stat     sb;
+    struct dirent  *de;
+
+    fd = openat(md->fds[1], ".", O_RDONLY|O_DIRECTORY|O_CLOEXEC);
+    if (fd == -1 || (dir = fdopendir(fd)) == NULL) {
+        if (fd != -1) {
+            close(fd);
+        }
+        return;
+    }
+
+    now = time(NULL);
+
+    while ((de = readdir(dir)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+            continue;
+        }
+
+        if (fstatat(md->fds[1], de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == -1
+            || S_ISDIR(sb.st_mode))
+        {
+            continue;
+        }
+
+        /* maildir(5): not accessed for 36 hours (nor written to) */
+        t = tn_max(sb.st_atime, sb.st_mtime);
+
+        if (now - t > TN_STORE_TMP_MAX_AGE) {
+            if (unlinkat(md->fds[1], de->d_name, 0) == 0) {
+                tn_log_error(TN_LOG_INFO, md->log, 0,
+                             "store: removed stale \"%s/tmp/%s\"",
+                             md->u->maildir, de->d_name);
+            }
+        }
+    }
+
+    closedir(dir);
+}
+
+
+tn_int_t
+tn_store_file_vsize(tn_fd_t dirfd, const char *name, struct stat *sb,
+    off_t *vsize, tn_log_t *log)
+{
+    off_t     bare;
+    u_char   *p, *last, prev;
+    ssize_t   n;
+    tn_fd_t   fd;
+    u_char    buf[65536];
+
+    fd = openat(dirfd, name, O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_NOCTTY
+                             |O_CLOEXEC);
+    if (fd == -1) {
+        if (errno == TN_ENOENT || errno == ELOOP) {
+            return TN_DECLINED;
+        }
+
+        tn_log_error(TN_LOG_ERR, log, tn_errno, "store: open(\"%s\") failed",
+                     name);
+        return TN_ERROR;
+    }
+
+    if (fstat(fd, sb) == -1 || !S_ISREG(sb->st_mode)) {
+        close(fd);
+        return TN_DECLINED;
+    }
+
+    /* vsize: the size with every bare LF counted as CRLF */
+
+    bare = 0;
+    prev = '\0';
+
+    for ( ;; ) {
+        n = tn_read_fd(fd, buf, sizeof(buf));
+
+        if (n == 0) {
+            break;
+        }
+
+        if (n == -1) {
+            tn_log_error(TN_LOG_ERR, log, tn_errno,
+                         "store: read(\"%s\") failed", name);
+            close(fd);
+            return TN_ERROR;
+        }
+
+        last = buf + n;
+
+        for (p = buf; p < last; p++) {
+            if (*p == LF && prev != CR) {
+                bare++;
+            }
+
+            prev = *p;
+        }
+    }
+
+    close(fd);
+
+    *vsize = sb->st_size + bare;
+
+    return TN_OK;
+}
+
+
+static tn_int_t
+tn_store_md_vsizes(tn_store_md_t *md, tn_uint_t all)
+{
+    tn_int_t          rc;
+    tn_uint_t         i;
+    struct stat       sb;
+    tn_store_file_t  *f;
+
+    f = md->files->elts;
+
+    for (i = 0; i < md->files->nelts; i++) {
+        if (f[i].dup || (f[i].vsize != -1 && !all)) {
+            continue;
+        }
+
+        rc = tn_store_file_vsize(md->fds[2 + f[i].cur], (char *) f[i].name,
+                                 &sb, &f[i].vsize, md->log);
+
+        if (rc == TN_ERROR) {
+            return TN_ERROR;
+        }
+
+        if (rc == TN_DECLINED) {
+            f[i].gone = 1;
+            continue;
+        }
+
+        f[i].size = sb.st_size;
+        f[i].mtime = sb.st_mtime;
+    }
+
+    return TN_OK;
+}
+
+
+static int
+tn_store_inbox_find(tn_store_db_t *db, tn_store_mbox_row_t *mr)
+{
+    int            rc;
+    sqlite3_stmt  *stmt;
+
+    mr->id = 0;
+
+    stmt = tn_store_db_stmt(db, tn_store_inbox_find_sql, NULL);
+    if (stmt == NULL) {
+        return SQLITE_ERROR;
+    }
+
+    rc = sqlite3_step(stmt);
+
+    if (rc == SQLITE_ROW) {
+        mr->id = sqlite3_column_int64(stmt, 0);
+        mr->uidvalidity = (uint32_t) sqlite3_column_int64(stmt, 1);
+        mr->uidnext = (uint32_t) sqlite3_column_int64(stmt, 2);
+        mr->highestmodseq = sqlite3_column_int64(stmt, 3);
+        rc = SQLITE_OK;
+
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
+    }
+
+    sqlite3_reset(stmt);
+
+    return rc;
+}
+
+
+static int
+tn_store_rows_read(tn_store_db_t *db, tn_store_md_t *md, int64_t mbox,
+    tn_array_t **rows)
+{
+    int              rc;
+    int64_t          uid;
+    size_t           len;
+    const u_char    *name;
+    sqlite3_stmt    *stmt;
+    tn_store_row_t  *r;
+
+    *rows = tn_array_create(md->pool, 64, sizeof(tn_store_row_t));
+    if (*rows == NULL) {
+        return SQLITE_NOMEM;
+    }
+
+    if (mbox == 0) {
+        return SQLITE_OK;
+    }
+
+    stmt = tn_store_db_stmt(db, tn_store_rows_sql, md->log);
+    if (stmt == NULL) {
+        return SQLITE_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, mbox);
+
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        uid = sqlite3_column_int64(stmt, 0);
+        name = sqlite3_column_text(stmt, 1);
+        len = sqlite3_column_bytes(stmt, 1);
+
+        if (uid < 1 || uid >= UINT32_MAX || name == NULL) {
+            rc = SQLITE_CORRUPT;
+            break;
+        }
+
+        r = tn_array_push(*rows);
+        if (r == NULL) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+
+        tn_memzero(r, sizeof(tn_store_row_t));
+
+        r->filename = tn_pnalloc(md->pool, len + 1);
+        if (r->filename == NULL) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+
+        tn_memcpy(r->filename, name, len);
+        r->filename[len] = '\0';
+        r->len = len;
+        r->uid = (uint32_t) uid;
+        r->size = sqlite3_column_int64(stmt, 2);
+        r->vsize = sqlite3_column_int64(stmt, 3);
+        r->internaldate = sqlite3_column_int64(stmt, 4);
+    }
+
+    sqlite3_reset(stmt);
+
+    if (rc != SQLITE_DONE) {
+        tn_store_db_log(db, md->log, rc, "reading the index");
+        return rc;
+    }
+
+    return SQLITE_OK;
+}
+
+
+static void
+tn_store_rows_match(tn_store_md_t *md, tn_array_t *rows)
+{
+    tn_uint_t        i;
+    tn_store_row_t  *r;
+
+    r = rows->elts;
+
+    for (i = 0; i < rows->nelts; i++) {
+        /* a name that is not a plain file name never matches a file */
+        r[i].file = NULL;
+
+        if (tn_store_name_safe(r[i].filename, r[i].len) == TN_OK) {
+            r[i].file = tn_store_md_find(md, r[i].filename, r[i].len);
+        }
+    }
+}
+
+
+tn_int_t
+tn_store_mailbox_load(tn_store_conf_t *conf, tn_store_user_t *u,
+    tn_store_mailbox_t *mb, tn_log_t *log)
+{
+    int             rc;
+    tn_uint_t       try;
+    tn_store_md_t   md;
+    tn_store_db_t  *db;
+
+    tn_memzero(mb, sizeof(tn_store_mailbox_t));
+
+    if (tn_store_md_open(&md, conf, u, log) != TN_OK) {
+        return TN_ERROR;
+    }
+
+    tn_store_md_clean_tmp(&md);
+
+    for (try = 0; try < 2; try++) {
+        db = tn_store_index_open(conf, u, log);
+        if (db == NULL) {
+            break;
+        }
+
+        rc = tn_store_sync(&md, db, mb);
+
+        if (rc == SQLITE_OK) {
+            tn_store_md_close(&md);
+            return TN_OK;
+        }
+
+        if (!tn_store_db_corrupt(rc) || try == 1) {
+            break;
+        }
+
+        tn_store_db_close(db);
+
+        if (tn_store_index_rebuild(conf, u, log) != TN_OK) {
+            break;
+        }
+    }
+
+    tn_store_md_close(&md);
+    tn_store_mailbox_free(mb);
+
+    return TN_ERROR;
+}
+
+
+void
+tn_store_mailbox_free(tn_store_mailbox_t *mb)
+{
+    if (mb->pool) {
+        tn_destroy_pool(mb->pool);
+    }
+
+    tn_memzero(mb, sizeof(tn_store_mailbox_t));
+}
+
+
+static int
+tn_store_sync(tn_store_md_t *md, tn_store_db_t *db, tn_store_mailbox_t *mb)
+{
+    int                   rc;
+    uint32_t              uidnext_a;
+    tn_uint_t             i;
+    tn_array_t           *rows;
+    tn_store_row_t       *r;
+    tn_store_mbox_row_t   mr;
+
+    /*
+     * Phase A, without the write lock: read the rows, then the
+     * directories, then the files the index does not know (or whose size
+     * changed), which may take long.  The rows come first: a row older
+     * than uidnext_a was committed before the scan began, so its file,
+     * if not seen, is really gone.
+     */
+
+    rc = tn_store_db_exec(db, "BEGIN", md->log);
+    if (rc != SQLITE_OK) {
+        tn_store_db_log(db, md->log, rc, "BEGIN");
+        return rc;
+    }
+
+    rc = tn_store_inbox_find(db, &mr);
+
+    if (rc == SQLITE_OK) {
+        rc = tn_store_rows_read(db, md, mr.id, &rows);
+    }
+
+    tn_store_db_rollback(db, md->log);
+
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+
+    uidnext_a = mr.id ? mr.uidnext : 1;
+
+    if (tn_store_md_scan(md) != TN_OK) {
+        return SQLITE_IOERR;
+    }
+
+    tn_store_rows_match(md, rows);
+
+    r = rows->elts;
+
+    for (i = 0; i < rows->nelts; i++) {
+        if (r[i].file && !r[i].file->dup) {
+            r[i].file->uid = r[i].uid;
+
+            if (r[i].file->size == r[i].size) {
+                r[i].file->vsize = r[i].vsize;
+            }
+        }
+    }
+
+    if (tn_store_md_vsizes(md, 0) != TN_OK) {
+        return SQLITE_IOERR;
+    }
+
+    /* phase B: under BEGIN IMMEDIATE, against the rows as they are now */
+
+    rc = tn_store_db_begin(db, md->log);
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+
+    if (tn_store_inbox_get(db, md->fds[0], &mr, &rc, md->log) != TN_OK) {
+        goto failed;
+    }
+
+    rc = tn_store_rows_read(db, md, mr.id, &rows);
+    if (rc != SQLITE_OK) {
+        goto failed;
+    }
+
+    tn_store_rows_match(md, rows);
+
+    rc = tn_store_sync_apply(md, db, &mr, rows, uidnext_a);
+    if (rc != SQLITE_OK) {
+        goto failed;
+    }
+
+    rc = tn_store_db_commit(db, md->log);
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+
+    mb->uidvalidity = mr.uidvalidity;
+    mb->uidnext = mr.uidnext;
+
+    if (tn_store_mailbox_fill(md, mb, rows) != TN_OK) {
+        return SQLITE_NOMEM;
+    }
+
+    return SQLITE_OK;
+
+failed:
+
+    tn_store_db_rollback(db, md->log);
+    return rc;
+}
+
+
+static int
+tn_store_sync_apply(tn_store_md_t *md, tn_store_db_t *db,
+    tn_store_mbox_row_t *mr, tn_array_t *rows, uint32_t uidnext_a)
+{
+    int               rc;
+    int64_t           modseq;
+    tn_uint_t         i, changed;
+    sqlite3_stmt     *stmt;
+    tn_store_row_t   *r;
+    tn_store_file_t  *f;
+
+    changed = 0;
+    r = rows->elts;
+
+    for (i = 0; i < rows->nelts; i++) {
+        f = r[i].file;
+
+        if (f && !f->dup && !f->gone && !f->matched) {
+            f->matched = 1;
+
+            if (f->vsize == -1 || (f->size == r[i].size
+                                   && f->vsize == r[i].vsize))
+            {
+                continue;
+            }
+
+            /* the file changed since it was indexed (F3: trust the disk) */
+
+            stmt = tn_store_db_stmt(db, tn_store_row_update_sql, md->log);
+            if (stmt == NULL) {
+                return SQLITE_ERROR;
+            }
+
+            sqlite3_bind_int64(stmt, 1, f->size);
+            sqlite3_bind_int64(stmt, 2, f->vsize);
+            sqlite3_bind_int64(stmt, 3, mr->id);
+            sqlite3_bind_int64(stmt, 4, r[i].uid);
+
+            rc = sqlite3_step(stmt);
+            sqlite3_reset(stmt);
+
+            if (rc != SQLITE_DONE) {
+                tn_store_db_log(db, md->log, rc, "updating the index");
+                return rc;
+            }
+
+            r[i].size = f->size;
+            r[i].vsize = f->vsize;
+            continue;
+        }
+
+        /*
+         * No file for the row.  A row younger than our scan (a delivery
+         * that finished meanwhile) stays; an older one lost its file.
+         */
+
+        if (f == NULL && r[i].uid >= uidnext_a) {
+            continue;
+        }
+
+        stmt = tn_store_db_stmt(db, tn_store_row_delete_sql, md->log);
+        if (stmt == NULL) {
+            return SQLITE_ERROR;
+        }
+
+        sqlite3_bind_int64(stmt, 1, mr->id);
+        sqlite3_bind_int64(stmt, 2, r[i].uid);
+
+        rc = sqlite3_step(stmt);
+        sqlite3_reset(stmt);
+
+        if (rc != SQLITE_DONE) {
+            tn_store_db_log(db, md->log, rc, "removing a row");
+            return rc;
+        }
+
+        r[i].deleted = 1;
+        changed = 1;
+    }
+
+    modseq = mr->highestmodseq;
+
+    /* inserting writes the INBOX row with a new modseq itself */
+
+    rc = tn_store_insert_files(md, db, mr, 0);
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+
+    if (changed && mr->highestmodseq == modseq) {
+        mr->highestmodseq++;
+
+        if (tn_store_inbox_put(db, mr, &rc, md->log) != TN_OK) {
+            return rc;
+        }
+    }
+
+    return SQLITE_OK;
+}
+
+
+/*
+ * Gives the files that have no row new UIDs, oldest first.  keep: the
+ * files' uid fields are UIDs to keep (a rebuild); otherwise a file that
+ * had a row at the first read and has none now was expunged meanwhile
+ * and is left alone.  Updates mr (uidnext, highestmodseq) in the table.
+ */
+
+static int
+tn_store_insert_files(tn_store_md_t *md, tn_store_db_t *db,
+    tn_store_mbox_row_t *mr, tn_uint_t keep)
+{
+    int                rc;
+    char              *flags;
+    int64_t            modseq;
+    uint32_t           uid;
+    tn_uint_t          i, n;
+    struct stat        sb;
+    sqlite3_stmt      *stmt;
+    tn_store_file_t   *f, **todo;
+
+    f = md->files->elts;
+
+    todo = tn_palloc(md->pool,
+                     (md->files->nelts + 1) * sizeof(tn_store_file_t *));
+    if (todo == NULL) {
+        return SQLITE_NOMEM;
+    }
+
+    n = 0;
+
+    for (i = 0; i < md->files->nelts; i++) {
+        if (f[i].dup || f[i].gone || f[i].matched
+            || (f[i].uid && !keep))
+        {
+            continue;
+        }
+
+        todo[n++] = &f[i];
+    }
+
+    if (n == 0) {
+        return SQLITE_OK;
+    }
+
+    qsort(todo, n, sizeof(tn_store_file_t *), tn_store_file_age_cmp);
+
+    modseq = mr->highestmodseq + 1;
+
+    for (i = 0; i < n; i++) {
+
+        if (fstatat(md->fds[2 + todo[i]->cur], (char *) todo[i]->name, &sb,
+                    AT_SYMLINK_NOFOLLOW)
+            == -1 || !S_ISREG(sb.st_mode))
+        {
+            todo[i]->gone = 1;
+            continue;
+        }
+
+        if (keep && todo[i]->uid) {
+            uid = todo[i]->uid;
+
+        } else {
+            if (mr->uidnext == UINT32_MAX) {
+                tn_log_error(TN_LOG_ALERT, md->log, 0,
+                             "store: UIDs exhausted in \"%s\"",
+                             md->u->maildir);
+                return SQLITE_FULL;
+            }
+
+            uid = mr->uidnext++;
+        }
+
+        /* the flags of a cur/ file: what follows ":2," */
+        flags = "";
+
+        if (todo[i]->base_len + 3 <= todo[i]->len
+            && tn_strncmp(todo[i]->name + todo[i]->base_len, ":2,", 3) == 0)
+        {
+            flags = (char *) todo[i]->name + todo[i]->base_len + 3;
+        }
+
+        stmt = tn_store_db_stmt(db, tn_store_row_insert_sql, md->log);
+        if (stmt == NULL) {
+            return SQLITE_ERROR;
+        }
+
+        sqlite3_bind_int64(stmt, 1, mr->id);
+        sqlite3_bind_int64(stmt, 2, uid);
+        sqlite3_bind_text(stmt, 3, (char *) todo[i]->name, todo[i]->base_len,
+                          SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 4, todo[i]->size);
+        sqlite3_bind_int64(stmt, 5, todo[i]->vsize);
+        sqlite3_bind_int64(stmt, 6, todo[i]->mtime);
+        sqlite3_bind_text(stmt, 7, flags, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 8, modseq);
+
+        rc = sqlite3_step(stmt);
+        sqlite3_reset(stmt);
+
+        if (rc != SQLITE_DONE) {
+            tn_store_db_log(db, md->log, rc, "adding a row");
+            return rc;
+        }
+
+        todo[i]->uid = uid;
+        todo[i]->matched = 1;
+        todo[i]->inserted = 1;
+    }
+
+    mr->highestmodseq = modseq;
+
+    if (tn_store_inbox_put(db, mr, &rc, md->log) != TN_OK) {
+        return rc;
+    }
+
+    return SQLITE_OK;
+}
+
+
+static int
+tn_store_msg_cmp(const void *one, const void *two)
+{
+    const tn_store_msg_t  *a, *b;
+
+    a = one;
+    b = two;
+
+    return (a->uid < b->uid) ? -1 : (a->uid > b->uid);
+}
+
+
+static tn_int_t
+tn_store_mailbox_fill(tn_store_md_t *md, tn_store_mailbox_t *mb,
+    tn_array_t *rows)
+{
+    size_t            dlen, len;
+    u_char           *name, *p;
+    tn_uint_t         i, n, cur;
+    struct stat       sb;
+    tn_store_msg_t   *msg;
+    tn_store_row_t   *r;
+    tn_store_file_t  *f;
+
+    mb->pool = tn_create_pool(TN_DEFAULT_POOL_SIZE, md->log);
+    if (mb->pool == NULL) {
+        return TN_ERROR;
+    }
+
+    f = md->files->elts;
+    r = rows->elts;
+
+    mb->msgs = tn_palloc(mb->pool, (rows->nelts + md->files->nelts + 1)
+                                   * sizeof(tn_store_msg_t));
+    if (mb->msgs == NULL) {
+        return TN_ERROR;
+    }
+
+    dlen = strlen(md->u->maildir);
+    n = 0;
+
+    /* rows that were there (and kept), then files given UIDs just now */
+
+    for (i = 0; i < rows->nelts + md->files->nelts; i++) {
+        msg = &mb->msgs[n];
+
+        if (i < rows->nelts) {
+            if (r[i].deleted) {
+                continue;
+            }
+
+            if (r[i].file && !r[i].file->dup && !r[i].file->gone) {
+                name = r[i].file->name;
+                len = r[i].file->len;
+                cur = r[i].file->cur;
+
+            } else {
+                /* delivered after our scan: it is in new/, or not shown */
+                if (tn_store_name_safe(r[i].filename, r[i].len) != TN_OK
+                    || fstatat(md->fds[2], (char *) r[i].filename, &sb,
+                               AT_SYMLINK_NOFOLLOW) == -1
+                    || !S_ISREG(sb.st_mode))
+                {
+                    continue;
+                }
+
+                name = r[i].filename;
+                len = r[i].len;
+                cur = 0;
+            }
+
+            msg->uid = r[i].uid;
+            msg->size = r[i].size;
+            msg->vsize = r[i].vsize;
+            msg->internaldate = r[i].internaldate;
+
+        } else {
+            f = &((tn_store_file_t *) md->files->elts)[i - rows->nelts];
+
+            /* only those inserted by this sync: rows cover the rest */
+            if (!f->inserted) {
+                continue;
+            }
+
+            name = f->name;
+            len = f->len;
+            cur = f->cur;
+
+            msg->uid = f->uid;
+            msg->size = f->size;
+            msg->vsize = f->vsize;
+            msg->internaldate = f->mtime;
+        }
+
+        msg->path = tn_pnalloc(mb->pool, dlen + sizeof("/new/") + len);
+        if (msg->path == NULL) {
+            return TN_ERROR;
+        }
+
+        p = tn_cpymem(msg->path, md->u->maildir, dlen);
+        p = tn_cpymem(p, cur ? "/cur/" : "/new/", 5);
+        p = tn_cpymem(p, name, len);
+        *p = '\0';
+
+        tn_store_uidl(name, tn_store_base_len(name, len), msg->uidl);
+
+        n++;
+    }
+
+    qsort(mb->msgs, n, sizeof(tn_store_msg_t), tn_store_msg_cmp);
+
+    mb->nmsgs = n;
+
+    return TN_OK;
+}
+
+
+static void
+tn_store_uidl(u_char *name, size_t len, char *uidl)
+{
+    size_t   i;
+    u_char  *p;
+    u_char   md[SHA256_DIGEST_LENGTH];
+
+    /* the base name before ",S=" / ",W=" (not part of Dovecot's either) */
+
+    for (p = name; p + 3 <= name + len; p++) {
+        if (p[0] == ',' && (p[1] == 'S' || p[1] == 'W') && p[2] == '=') {
+            len = p - name;
+            break;
+        }
+    }
+
+    if (len >= 1 && len <= 70) {
+        for (i = 0; i < len; i++) {
+            if (name[i] < 0x21 || name[i] > 0x7e) {
+                break;
+            }
+        }
+
+        if (i == len) {
+            tn_memcpy(uidl, name, len);
+            uidl[len] = '\0';
+            return;
+        }
+    }
+
+    /* RFC 1939 7: 1..70 characters 0x21..0x7e; 64 hex digits fit */
+
+    SHA256(name, len, md);
+
+    *tn_hex_dump((u_char *) uidl, md, SHA256_DIGEST_LENGTH) = '\0';
+}
+
+
+tn_int_t
+tn_store_expunge(tn_store_conf_t *conf, tn_store_user_t *u, uint32_t *uids,
+    tn_uint_t n, tn_log_t *log)
+{
+    int                   rc;
+    size_t                len;
+    tn_int_t              ret;
+    tn_uint_t             i, scanned, synced[2];
+    const u_char         *name;
+    sqlite3_stmt         *stmt;
+    tn_store_md_t         md;
+    tn_store_db_t        *db;
+    tn_store_file_t      *f;
+    tn_store_mbox_row_t   mr;
+    u_char              **names;
+
+    if (n == 0) {
+        return TN_OK;
+    }
+
+    if (tn_store_md_open(&md, conf, u, log) != TN_OK) {
+        return TN_ERROR;
+    }
+
+    ret = TN_ERROR;
+
+    db = tn_store_index_open(conf, u, log);
+    if (db == NULL) {
+        goto done;
+    }
+
+    names = tn_pcalloc(md.pool, n * sizeof(u_char *));
+    if (names == NULL) {
+        goto done;
+    }
+
+    rc = tn_store_inbox_find(db, &mr);
+    if (rc != SQLITE_OK || mr.id == 0) {
+        ret = (rc == SQLITE_OK) ? TN_OK : TN_ERROR;
+        goto done;
+    }
+
+    /* the file names, read before anything is removed */
+
+    for (i = 0; i < n; i++) {
+        stmt = tn_store_db_stmt(db, tn_store_filename_sql, log);
+        if (stmt == NULL) {
+            goto done;
+        }
+
+        sqlite3_bind_int64(stmt, 1, mr.id);
+        sqlite3_bind_int64(stmt, 2, uids[i]);
+
+        rc = sqlite3_step(stmt);
+
+        if (rc == SQLITE_ROW) {
+            name = sqlite3_column_text(stmt, 0);
+            len = sqlite3_column_bytes(stmt, 0);
+
+            names[i] = tn_pnalloc(md.pool, len + 1);
+            if (names[i] == NULL || name == NULL) {
+                sqlite3_reset(stmt);
+                goto done;
+            }
+
+            tn_memcpy(names[i], name, len);
+            names[i][len] = '\0';
+
+        } else if (rc != SQLITE_DONE) {
+            tn_store_db_log(db, log, rc, "reading the index");
+            sqlite3_reset(stmt);
+            goto done;
+        }
+
+        sqlite3_reset(stmt);
+    }
+
+    /* the files first: a row without its file is fixed by the next sync */
+
+    ret = TN_OK;
+    scanned = 0;
+    synced[0] = 0;
+    synced[1] = 0;
+
+    for (i = 0; i < n; i++) {
+        if (names[i] == NULL) {
+            continue;
+        }
+
+        len = tn_strlen(names[i]);
+
+        if (tn_store_name_safe(names[i], len) != TN_OK) {
+            /* never a name of ours: there is no file to remove */
+            continue;
+        }
+
+        if (unlinkat(md.fds[2], (char *) names[i], 0) == 0) {
+            synced[0] = 1;
+            continue;
+        }
+
+        if (errno != TN_ENOENT) {
+            goto unlink_failed;
+        }
+
+        /* not in new/: in cur/ with flags after ':' */
+
+        if (!scanned) {
+            if (tn_store_md_scan(&md) != TN_OK) {
+                ret = TN_ERROR;
+                break;
+            }
+
+            scanned = 1;
+        }
+
+        f = tn_store_md_find(&md, names[i], len);
+
+        if (f == NULL || f->cur == 0) {
+            continue;
+        }
+
+        if (unlinkat(md.fds[3], (char *) f->name, 0) == 0 || errno == ENOENT)
+        {
+            synced[1] = 1;
+            continue;
+        }
+
+    unlink_failed:
+
+        tn_log_error(TN_LOG_ERR, log, tn_errno,
+                     "store: unlink(\"%s/.../%s\") failed", u->maildir,
+                     names[i]);
+        names[i] = NULL;
+        ret = TN_ERROR;
+    }
+
+    for (i = 0; i < 2; i++) {
+        if (synced[i] && tn_store_fsync_fd(md.fds[2 + i]) != TN_OK) {
+            tn_log_error(TN_LOG_ERR, log, tn_errno,
+                         "store: fsync(\"%s/%s\") failed", u->maildir,
+                         i ? "cur" : "new");
+            ret = TN_ERROR;
+        }
+    }
+
+    /* then the rows, durably */
+
+    if (tn_store_db_begin(db, log) != SQLITE_OK) {
+        ret = TN_ERROR;
+        goto done;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (names[i] == NULL) {
+            continue;
+        }
+
+        stmt = tn_store_db_stmt(db, tn_store_row_delete_sql, log);
+        if (stmt == NULL) {
+            goto rollback;
+        }
+
+        sqlite3_bind_int64(stmt, 1, mr.id);
+        sqlite3_bind_int64(stmt, 2, uids[i]);
+
+        rc = sqlite3_step(stmt);
+        sqlite3_reset(stmt);
+
+        if (rc != SQLITE_DONE) {
+            tn_store_db_log(db, log, rc, "removing a row");
+            goto rollback;
+        }
+    }
+
+    /* re-read under the lock: a delivery may have moved uidnext */
+
+    if (tn_store_inbox_get(db, md.fds[0], &mr, &rc, log) != TN_OK) {
+        goto rollback;
+    }
+
+    mr.highestmodseq++;
+
+    if (tn_store_inbox_put(db, &mr, &rc, log) != TN_OK) {
+        goto rollback;
+    }
+
+    if (tn_store_db_commit(db, log) != SQLITE_OK) {
+        ret = TN_ERROR;
+    }
+
+    goto done;
+
+rollback:
+
+    tn_store_db_rollback(db, log);
+    ret = TN_ERROR;
+
+done:
+
+    tn_store_md_close(&md);
+
+    return ret;
+}
+
+
+tn_int_t
+tn_store_index_rebuild(tn_store_conf_t *conf, tn_store_user_t *u,
+    tn_log_t *log)
+{
+    tn_int_t       rc;
+    tn_store_md_t  md;
+
+    if (tn_store_md_open(&md, conf, u, log) != TN_OK) {
+        return TN_ERROR;
+    }
+
+    rc = tn_store_rebuild(&md);
+
+    tn_store_md_close(&md);
+
+    return rc;
+}
+
+
+static tn_int_t
+tn_store_rebuild(tn_store_md_t *md)
+{
+    int             rc;
+    tn_int_t        ret;
+    uint32_t        old;
+    sqlite3_stmt   *stmt;
+    tn_store_db_t  *db;
+    const u_char   *text;
+
+    if (tn_store_md_scan(md) != TN_OK || tn_store_md_vsizes(md, 1) != TN_OK)
+    {
+        return TN_ERROR;
+    }
+
+    old = 0;
+    db = NULL;
+
+    /* a fresh connection: a cached one may hold pages of a damaged file */
+    tn_store_db_forget(md->index);
+
+    if (access(md->index, F_OK) == 0) {
+        db = tn_store_db_get(md->index, TN_STORE_DB_INDEX, 0, &rc, md->log);
+    }
+
+    if (db) {
+        stmt = NULL;
+
+        rc = sqlite3_prepare_v2(db->db, "PRAGMA quick_check", -1, &stmt,
+                                NULL);
+        if (rc == SQLITE_OK) {
+            rc = sqlite3_step(stmt);
+        }
+
+        text = (rc == SQLITE_ROW) ? sqlite3_column_text(stmt, 0) : NULL;
+
+        ret = (text && tn_strcmp(text, "ok") == 0) ? TN_OK : TN_DECLINED;
+
+        sqlite3_finalize(stmt);
+
+        if (ret == TN_OK) {
+            ret = tn_store_rebuild_keep(md, db, &old);
+
+            if (ret != TN_DECLINED) {
+                return ret;
+            }
+        }
+
+        tn_log_error(TN_LOG_WARN, md->log, 0,
+                     "store: index \"%s\" is inconsistent, "
+                     "a new UIDVALIDITY follows", md->index);
+
+        tn_store_db_close(db);
+    }
+
+    return tn_store_rebuild_new(md, old);
+}
+
+
+/*
+ * The old index is readable: it keeps its UIDVALIDITY, and each file
+ * keeps its UID.  TN_DECLINED when it is inconsistent after all, with
+ * *old set to its UIDVALIDITY when that could be read.
+ */
+
+static tn_int_t
+tn_store_rebuild_keep(tn_store_md_t *md, tn_store_db_t *db, uint32_t *old)
+{
+    int                   rc;
+    tn_uint_t             i;
+    tn_array_t           *rows;
+    sqlite3_stmt         *stmt;
+    tn_store_row_t       *r;
+    tn_store_mbox_row_t   mr;
+
+    if (tn_store_db_begin(db, md->log) != SQLITE_OK) {
+        return TN_DECLINED;
+    }
+
+    rc = tn_store_inbox_find(db, &mr);
+
+    if (rc != SQLITE_OK || mr.id == 0 || mr.uidvalidity == 0
+        || mr.uidnext == 0)
+    {
+        goto inconsistent;
+    }
+
+    *old = mr.uidvalidity;
+
+    rc = tn_store_rows_read(db, md, mr.id, &rows);
+    if (rc != SQLITE_OK) {
+        goto inconsistent;
+    }
+
+    tn_store_rows_match(md, rows);
+
+    r = rows->elts;
+
+    for (i = 0; i < rows->nelts; i++) {
+        if (r[i].uid >= mr.uidnext) {
+            goto inconsistent;
+        }
+
+        if (r[i].file && !r[i].file->gone && r[i].file->uid == 0) {
+            r[i].file->uid = r[i].uid;
+        }
+    }
+
+    stmt = tn_store_db_stmt(db, tn_store_rows_clear_sql, md->log);
+    if (stmt == NULL) {
+        goto failed;
+    }
+
+    sqlite3_bind_int64(stmt, 1, mr.id);
+
+    rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+
+    if (rc != SQLITE_DONE) {
+        tn_store_db_log(db, md->log, rc, "clearing the index");
+        goto failed;
+    }
+
+    if (tn_store_insert_files(md, db, &mr, 1) != SQLITE_OK) {
+        goto failed;
+    }
+
+    if (tn_store_db_commit(db, md->log) != SQLITE_OK) {
+        return TN_ERROR;
+    }
+
+    tn_log_error(TN_LOG_NOTICE, md->log, 0,
+                 "store: index \"%s\" rebuilt, UIDVALIDITY %uD kept",
+                 md->index, mr.uidvalidity);
+
+    return TN_OK;
+
+failed:
+
+    tn_store_db_rollback(db, md->log);
+    return TN_ERROR;
+
+inconsistent:
+
+    tn_store_db_rollback(db, md->log);
+    return TN_DECLINED;
+}
+
+
+static tn_int_t
+tn_store_rebuild_new(tn_store_md_t *md, uint32_t old)
+{
+    int                   rc;
+    tn_uint_t             i;
+    sqlite3_stmt         *stmt;
+    tn_store_db_t        *db;
+    tn_store_file_t      *f;
+    tn_store_mbox_row_t   mr;
+    char                  aside[PATH_MAX + 64];
+    char                  path[PATH_MAX + 64];
+
+    static const char  *suffixes[] = { "", "-wal", "-shm" };
+
+    /*
+     * Keep the old file for inspection; its -wal must never be applied to
+     * the new one, so it moves too, and the -shm goes.
+     */
+
+    tn_store_db_forget(md->index);
+
+    for (i = 0; i < 3; i++) {
+        *tn_sprintf((u_char *) path, "%s%s", md->index, suffixes[i]) = '\0';
+        *tn_sprintf((u_char *) aside, "%s.broken-%T%s", md->index,
+                    time(NULL), suffixes[i]) = '\0';
+
+        if (i == 2) {
+            rc = unlink(path);
+
+        } else {
+            rc = rename(path, aside);
+        }
+
+        if (rc == -1 && errno != TN_ENOENT) {
+            tn_log_error(TN_LOG_ERR, md->log, tn_errno,
+                         "store: moving \"%s\" aside failed", path);
+            return TN_ERROR;
+        }
+    }
+
+    db = tn_store_db_get(md->index, TN_STORE_DB_INDEX, TN_STORE_DB_CREATE,
+                         &rc, md->log);
+    if (db == NULL) {
+        return TN_ERROR;
+    }
+
+    if (geteuid() == 0 && md->st.st_uid != 0) {
+        (void) fchownat(md->fds[0], "index.db", md->st.st_uid,
+                        md->st.st_gid, AT_SYMLINK_NOFOLLOW);
+    }
+
+    if (tn_store_db_begin(db, md->log) != SQLITE_OK) {
+        return TN_ERROR;
+    }
+
+    mr.uidvalidity = tn_store_uidvalidity_new(md->fds[0], old, md->log);
+    if (mr.uidvalidity == 0) {
+        goto failed;
+    }
+
+    stmt = tn_store_db_stmt(db, tn_store_inbox_new_sql, md->log);
+    if (stmt == NULL) {
+        goto failed;
+    }
+
+    sqlite3_bind_int64(stmt, 1, mr.uidvalidity);
+
+    rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+
+    if (rc != SQLITE_DONE) {
+        tn_store_db_log(db, md->log, rc, "creating INBOX");
+        goto failed;
+    }
+
+    mr.id = sqlite3_last_insert_rowid(db->db);
+    mr.uidnext = 1;
+    mr.highestmodseq = 1;
+
+    f = md->files->elts;
+
+    for (i = 0; i < md->files->nelts; i++) {
+        f[i].uid = 0;
+        f[i].matched = 0;
+    }
+
+    if (tn_store_insert_files(md, db, &mr, 0) != SQLITE_OK) {
+        goto failed;
+    }
+
+    if (tn_store_db_commit(db, md->log) != SQLITE_OK) {
+        return TN_ERROR;
+    }
+
+    tn_log_error(TN_LOG_NOTICE, md->log, 0,
+                 "store: index \"%s\" rebuilt with UIDVALIDITY %uD",
+                 md->index, mr.uidvalidity);
+
+    return TN_OK;
+
+failed:
+
+    tn_store_db_rollback(db, md->log);
+    return TN_ERROR;
+}

@@ -1,0 +1,860 @@
+
+/*
+ * Copyright (C) The Tern developers
+ */
+
+
+#include <tn_config.h>
+#include <tn_core.h>
+#include <tn_store.h>
+#include <tn_store_db.h>
+
+
+/*
+ * Spool files and delivery into Maildirs with group commit.
+ *
+ * The durability order of one batch (SECURITY-CHECKLIST 0.1, R1, R5):
+ *   1. fsync() every spool file (a failure fails its message; never
+ *      retried on the same fd),
+ *   2. link() (or copy + fsync) into each recipient's tmp/, rename() into
+ *      new/,
+ *   3. fsync() each distinct new/ and tmp/ once,
+ *   4. one SQLite transaction per user (synchronous=FULL) for the UIDs,
+ *   5. only then does a message count as delivered.
+ * A message that fails at any step is removed from every new/ it reached.
+ */
+
+
+/* "<sec>.M<usec>P<pid>Q<n>.<host>,S=<size>,W=<vsize>", at most NAME_MAX */
+#define TN_STORE_NAME_LEN      (NAME_MAX + 1)
+#define TN_STORE_HOST_MAX      100
+#define TN_STORE_NAME_TRIES    10
+
+
+typedef struct {
+    tn_store_user_t      *user;
+    tn_fd_t               fds[3];          /* the Maildir, tmp/, new/ */
+    tn_err_t              err;             /* opening it failed */
+    tn_uint_t             first;           /* its refs: [first, last) */
+    tn_uint_t             last;
+    unsigned              linked:1;        /* something went into new/ */
+    unsigned              unlinked:1;      /* something was taken out */
+} tn_store_dlv_dir_t;
+
+typedef struct {
+    tn_store_dlv_dir_t   *dir;
+    size_t                len;
+    u_char                name[TN_STORE_NAME_LEN];
+    unsigned              in_tmp:1;
+    unsigned              in_new:1;
+} tn_store_dlv_rcpt_t;
+
+typedef struct {
+    tn_store_delivery_t  *d;
+    tn_fd_t               fd;              /* the spool file */
+    off_t                 size;
+    tn_uint_t             failed;
+    tn_err_t              err;
+    tn_store_dlv_rcpt_t  *rcpts;
+} tn_store_dlv_msg_t;
+
+/* one (message, recipient) pair; sorted by Maildir to group users */
+typedef struct {
+    tn_store_dlv_msg_t   *msg;
+    tn_uint_t             rcpt;
+} tn_store_dlv_ref_t;
+
+typedef struct {
+    tn_store_conf_t      *conf;
+    tn_log_t             *log;
+    tn_pool_t            *pool;
+    tn_store_dlv_msg_t   *msgs;
+    tn_uint_t             nmsgs;
+    tn_store_dlv_ref_t   *refs;
+    tn_uint_t             nrefs;
+    tn_store_dlv_dir_t   *dirs;
+    tn_uint_t             ndirs;
+} tn_store_dlv_t;
+
+
+static size_t tn_store_make_name(tn_store_conf_t *conf, u_char *buf,
+    off_t size, off_t vsize);
+static void tn_store_dlv_fail(tn_store_dlv_msg_t *m, tn_err_t err);
+static tn_int_t tn_store_dlv_prepare(tn_store_dlv_t *dl);
+static void tn_store_dlv_open_spool(tn_store_dlv_t *dl, tn_store_dlv_msg_t *m);
+static int tn_store_dlv_ref_cmp(const void *one, const void *two);
+static void tn_store_dlv_open_dirs(tn_store_dlv_t *dl);
+static void tn_store_dlv_link(tn_store_dlv_t *dl, tn_store_dlv_msg_t *m);
+static tn_int_t tn_store_dlv_copy(tn_fd_t src, tn_fd_t dirfd,
+    const char *name, off_t size);
+static void tn_store_dlv_sync_dirs(tn_store_dlv_t *dl);
+static void tn_store_dlv_index(tn_store_dlv_t *dl, tn_store_dlv_dir_t *dir);
+static int tn_store_dlv_index_tx(tn_store_dlv_t *dl, tn_store_db_t *db,
+    tn_store_dlv_dir_t *dir);
+static void tn_store_dlv_finish(tn_store_dlv_t *dl);
+
+
+static uint64_t  tn_store_counter;
+
+
+static const char  tn_store_uid_by_name_sql[] =
+    "SELECT uid FROM messages WHERE mailbox_id = ?1 AND filename = ?2";
+
+static const char  tn_store_dlv_insert_sql[] =
+    "INSERT INTO messages (mailbox_id, uid, filename, size, vsize,"
+    " internaldate, flags, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', ?7)";
+
+
+tn_fd_t
+tn_store_spool_create(tn_store_conf_t *conf, char *path, tn_log_t *log)
+{
+    u_char          *p;
+    tn_fd_t          fd;
+    tn_uint_t        i;
+    uint64_t         n;
+    struct timeval   tv;
+
+    for (i = 0; i < TN_STORE_NAME_TRIES; i++) {
+        tn_gettimeofday(&tv);
+        n = __atomic_add_fetch(&tn_store_counter, 1, __ATOMIC_RELAXED);
+
+        p = tn_snprintf((u_char *) path, PATH_MAX - 1, "%V/%T.%06D.%d.%uL",
+                        &conf->spool_dir, tv.tv_sec, (int32_t) tv.tv_usec,
+                        (int) getpid(), n);
+        *p = '\0';
+
+        fd = open(path, O_CREAT|O_EXCL|O_WRONLY|O_NOFOLLOW|O_CLOEXEC, 0600);
+
+        if (fd != -1) {
+            return fd;
+        }
+
+        if (errno != TN_EEXIST) {
+            tn_log_error(TN_LOG_CRIT, log, tn_errno,
+                         "store: open(\"%s\") failed", path);
+            return TN_INVALID_FILE;
+        }
+    }
+
+    tn_log_error(TN_LOG_ALERT, log, TN_EEXIST, "store: open(\"%s\") failed",
+                 path);
+
+    return TN_INVALID_FILE;
+}
+
+
+static size_t
+tn_store_make_name(tn_store_conf_t *conf, u_char *buf, off_t size,
+    off_t vsize)
+{
+    u_char          *p, *host, *last, ch;
+    size_t           i;
+    uint64_t         n;
+    struct timeval   tv;
+    u_char           esc[TN_STORE_HOST_MAX + 4];
+
+    /*
+     * maildir(5): '/' becomes \057 and ':' \072; ',' (our field
+     * separator), '\' and anything outside 0x21..0x7e are escaped the
+     * same way, so the name parses back and is safe on any file system.
+     */
+
+    host = esc;
+    last = esc + TN_STORE_HOST_MAX;
+
+    for (i = 0; i < conf->hostname.len; i++) {
+        ch = conf->hostname.data[i];
+
+        if (ch > 0x20 && ch < 0x7f && ch != '/' && ch != ':' && ch != ','
+            && ch != '\\')
+        {
+            if (host + 1 > last) {
+                break;
+            }
+
+            *host++ = ch;
+            continue;
+        }
+
+        if (host + 4 > last) {
+            break;
+        }
+
+        *host++ = '\\';
+        *host++ = (u_char) ('0' + (ch >> 6));
+        *host++ = (u_char) ('0' + ((ch >> 3) & 7));
+        *host++ = (u_char) ('0' + (ch & 7));
+    }
+
+    if (host == esc) {
+        host = tn_cpymem(esc, "localhost", sizeof("localhost") - 1);
+    }
+
+    tn_gettimeofday(&tv);
+    n = __atomic_add_fetch(&tn_store_counter, 1, __ATOMIC_RELAXED);
+
+    p = tn_snprintf(buf, TN_STORE_NAME_LEN - 1,
+                    "%T.M%06DP%dQ%uL.%*s,S=%O,W=%O",
+                    tv.tv_sec, (int32_t) tv.tv_usec, (int) getpid(), n,
+                    (size_t) (host - esc), esc, size, vsize);
+    *p = '\0';
+
+    return p - buf;
+}
+
+
+void
+tn_store_deliver(tn_store_conf_t *conf, tn_store_delivery_t **d,
+    tn_uint_t n, tn_log_t *log)
+{
+    tn_uint_t       i;
+    tn_store_dlv_t  dl;
+
+    tn_memzero(&dl, sizeof(tn_store_dlv_t));
+
+    dl.conf = conf;
+    dl.log = log;
+    dl.nmsgs = n;
+
+    for (i = 0; i < n; i++) {
+        d[i]->rc = TN_ERROR;
+        d[i]->err = 0;
+    }
+
+    dl.pool = tn_create_pool(TN_DEFAULT_POOL_SIZE, log);
+    if (dl.pool == NULL) {
+        goto nomem;
+    }
+
+    dl.msgs = tn_pcalloc(dl.pool, n * sizeof(tn_store_dlv_msg_t));
+    if (dl.msgs == NULL) {
+        goto nomem;
+    }
+
+    for (i = 0; i < n; i++) {
+        dl.msgs[i].d = d[i];
+        dl.msgs[i].fd = TN_INVALID_FILE;
+    }
+
+    if (tn_store_dlv_prepare(&dl) != TN_OK) {
+        goto nomem;
+    }
+
+    /* 1: the data */
+
+    for (i = 0; i < n; i++) {
+        tn_store_dlv_open_spool(&dl, &dl.msgs[i]);
+    }
+
+    /* 2: the links */
+
+    tn_store_dlv_open_dirs(&dl);
+
+    for (i = 0; i < n; i++) {
+        tn_store_dlv_link(&dl, &dl.msgs[i]);
+    }
+
+    /* 3: the directories, once each */
+
+    tn_store_dlv_sync_dirs(&dl);
+
+    /* 4: the index, one transaction per user */
+
+    for (i = 0; i < dl.ndirs; i++) {
+        tn_store_dlv_index(&dl, &dl.dirs[i]);
+    }
+
+    /* 5: undo the failed ones, report, drop the spool files */
+
+    tn_store_dlv_finish(&dl);
+
+    tn_destroy_pool(dl.pool);
+
+    return;
+
+nomem:
+
+    for (i = 0; i < n; i++) {
+        d[i]->err = TN_ENOMEM;
+        (void) unlink(d[i]->spool_path);
+    }
+
+    if (dl.pool) {
+        tn_destroy_pool(dl.pool);
+    }
+}
+
+
+static void
+tn_store_dlv_fail(tn_store_dlv_msg_t *m, tn_err_t err)
+{
+    if (!m->failed) {
+        m->failed = 1;
+        m->err = err ? err : EIO;
+    }
+}
+
+
+static tn_int_t
+tn_store_dlv_prepare(tn_store_dlv_t *dl)
+{
+    tn_uint_t            i, j, k;
+    tn_store_dlv_msg_t  *m;
+
+    for (i = 0; i < dl->nmsgs; i++) {
+        m = &dl->msgs[i];
+
+        if (m->d->nrcpts) {
+            m->rcpts = tn_pcalloc(dl->pool,
+                                  m->d->nrcpts * sizeof(tn_store_dlv_rcpt_t));
+            if (m->rcpts == NULL) {
+                return TN_ERROR;
+            }
+        }
+
+        dl->nrefs += m->d->nrcpts;
+    }
+
+    if (dl->nrefs == 0) {
+        return TN_OK;
+    }
+
+    dl->refs = tn_palloc(dl->pool, dl->nrefs * sizeof(tn_store_dlv_ref_t));
+    dl->dirs = tn_pcalloc(dl->pool, dl->nrefs * sizeof(tn_store_dlv_dir_t));
+
+    if (dl->refs == NULL || dl->dirs == NULL) {
+        return TN_ERROR;
+    }
+
+    k = 0;
+
+    for (i = 0; i < dl->nmsgs; i++) {
+        for (j = 0; j < dl->msgs[i].d->nrcpts; j++) {
+            dl->refs[k].msg = &dl->msgs[i];
+            dl->refs[k].rcpt = j;
+            k++;
+        }
+    }
+
+    /* group the recipients by Maildir: one directory set and index each */
+
+    qsort(dl->refs, dl->nrefs, sizeof(tn_store_dlv_ref_t),
+          tn_store_dlv_ref_cmp);
+
+    for (k = 0; k < dl->nrefs; k++) {
+        m = dl->refs[k].msg;
+
+        if (dl->ndirs == 0
+            || strcmp(dl->dirs[dl->ndirs - 1].user->maildir,
+                      m->d->rcpts[dl->refs[k].rcpt].maildir) != 0)
+        {
+            dl->dirs[dl->ndirs].user = &m->d->rcpts[dl->refs[k].rcpt];
+            dl->dirs[dl->ndirs].first = k;
+            dl->dirs[dl->ndirs].fds[0] = TN_INVALID_FILE;
+            dl->dirs[dl->ndirs].fds[1] = TN_INVALID_FILE;
+            dl->dirs[dl->ndirs].fds[2] = TN_INVALID_FILE;
+            dl->ndirs++;
+        }
+
+        dl->dirs[dl->ndirs - 1].last = k + 1;
+        m->rcpts[dl->refs[k].rcpt].dir = &dl->dirs[dl->ndirs - 1];
+    }
+
+    return TN_OK;
+}
+
+
+static int
+tn_store_dlv_ref_cmp(const void *one, const void *two)
+{
+    int                        rc;
+    const tn_store_dlv_ref_t  *a, *b;
+
+    a = one;
+    b = two;
+
+    rc = strcmp(a->msg->d->rcpts[a->rcpt].maildir,
+                b->msg->d->rcpts[b->rcpt].maildir);
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* keep the delivery order within a user: UIDs follow it */
+
+    if (a->msg != b->msg) {
+        return (a->msg < b->msg) ? -1 : 1;
+    }
+
+    return (a->rcpt < b->rcpt) ? -1 : (a->rcpt > b->rcpt);
+}
+
+
+static void
+tn_store_dlv_open_spool(tn_store_dlv_t *dl, tn_store_dlv_msg_t *m)
+{
+    struct stat  sb;
+
+    errno = 0;
+
+    m->fd = open(m->d->spool_path, O_RDONLY|O_NOFOLLOW|O_CLOEXEC);
+
+    if (m->fd == -1) {
+        tn_store_dlv_fail(m, tn_errno);
+        tn_log_error(TN_LOG_ERR, dl->log, tn_errno,
+                     "store: open(\"%s\") failed", m->d->spool_path);
+        return;
+    }
+
+    if (fstat(m->fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+        tn_store_dlv_fail(m, tn_errno ? tn_errno : TN_EINVAL);
+        tn_log_error(TN_LOG_ERR, dl->log, m->err,
+                     "store: spool file \"%s\" is unusable",
+                     m->d->spool_path);
+        return;
+    }
+
+    m->size = sb.st_size;
+
+    if (m->d->size != m->size) {
+        tn_log_error(TN_LOG_WARN, dl->log, 0,
+                     "store: spool file \"%s\" has %O bytes, not %O",
+                     m->d->spool_path, m->size, m->d->size);
+    }
+
+    /* R5: a failed fsync() loses the data; it is never retried */
+    if (fsync(m->fd) == -1) {
+        tn_store_dlv_fail(m, tn_errno);
+        tn_log_error(TN_LOG_ERR, dl->log, tn_errno,
+                     "store: fsync(\"%s\") failed", m->d->spool_path);
+    }
+}
+
+
+static void
+tn_store_dlv_open_dirs(tn_store_dlv_t *dl)
+{
+    tn_uint_t            i;
+    tn_store_dlv_dir_t  *dir;
+
+    for (i = 0; i < dl->ndirs; i++) {
+        dir = &dl->dirs[i];
+
+        if (tn_store_maildir_open(dir->user, &dir->fds[0], &dir->fds[1],
+                                  &dir->fds[2], NULL, NULL)
+            != TN_OK)
+        {
+            dir->err = tn_errno;
+            tn_log_error(TN_LOG_ERR, dl->log, dir->err,
+                         "store: opening the Maildir \"%s\" failed",
+                         dir->user->maildir);
+        }
+    }
+}
+
+
+static void
+tn_store_dlv_link(tn_store_dlv_t *dl, tn_store_dlv_msg_t *m)
+{
+    int                   rc;
+    tn_uint_t             j, try;
+    tn_store_dlv_dir_t   *dir;
+    tn_store_dlv_rcpt_t  *r;
+
+    for (j = 0; j < m->d->nrcpts && !m->failed; j++) {
+        r = &m->rcpts[j];
+        dir = r->dir;
+
+        if (dir->err) {
+            tn_store_dlv_fail(m, dir->err);
+            return;
+        }
+
+        for (try = 0; try < TN_STORE_NAME_TRIES; try++) {
+            r->len = tn_store_make_name(dl->conf, r->name, m->size,
+                                        m->d->vsize);
+
+            if (linkat(AT_FDCWD, m->d->spool_path, dir->fds[1],
+                       (char *) r->name, 0)
+                == 0)
+            {
+                r->in_tmp = 1;
+                break;
+            }
+
+            if (errno == TN_EEXIST) {
+                continue;
+            }
+
+            /* another file system, or one without hard links */
+            if (errno == TN_EXDEV || errno == TN_EPERM || errno == EMLINK) {
+                rc = tn_store_dlv_copy(m->fd, dir->fds[1], (char *) r->name,
+                                       m->size);
+                if (rc == TN_OK) {
+                    r->in_tmp = 1;
+                    break;
+                }
+
+                if (errno == TN_EEXIST) {
+                    continue;
+                }
+            }
+
+            tn_store_dlv_fail(m, tn_errno);
+            tn_log_error(TN_LOG_ERR, dl->log, m->err,
+                         "store: delivering \"%s\" to \"%s/tmp\" failed",
+                         m->d->spool_path, dir->user->maildir);
+            return;
+        }
+
+        if (!r->in_tmp) {
+            tn_store_dlv_fail(m, TN_EEXIST);
+            tn_log_error(TN_LOG_ALERT, dl->log, TN_EEXIST,
+                         "store: no unique name in \"%s/tmp\"",
+                         dir->user->maildir);
+            return;
+        }
+
+        rc = renameat2(dir->fds[1], (char *) r->name, dir->fds[2],
+                       (char *) r->name, RENAME_NOREPLACE);
+
+        if (rc == -1 && (errno == TN_EINVAL || errno == ENOSYS)) {
+            rc = renameat(dir->fds[1], (char *) r->name, dir->fds[2],
+                          (char *) r->name);
+        }
+
+        if (rc == -1) {
+            tn_store_dlv_fail(m, tn_errno);
+            tn_log_error(TN_LOG_ERR, dl->log, m->err,
+                         "store: rename(\"%s/tmp/%s\") into new/ failed",
+                         dir->user->maildir, r->name);
+            return;
+        }
+
+        r->in_tmp = 0;
+        r->in_new = 1;
+        dir->linked = 1;
+    }
+}
+
+
+static tn_int_t
+tn_store_dlv_copy(tn_fd_t src, tn_fd_t dirfd, const char *name, off_t size)
+{
+    off_t     off;
+    ssize_t   n;
+    tn_fd_t   fd;
+    tn_err_t  err;
+    u_char    buf[32768];
+
+    fd = openat(dirfd, name, O_CREAT|O_EXCL|O_WRONLY|O_NOFOLLOW|O_CLOEXEC,
+                0600);
+    if (fd == -1) {
+        return TN_ERROR;
+    }
+
+    for (off = 0; off < size; off += n) {
+        n = pread(src, buf, tn_min((off_t) sizeof(buf), size - off), off);
+
+        if (n == -1 && errno == TN_EINTR) {
+            n = 0;
+            continue;
+        }
+
+        if (n <= 0) {
+            err = (n == 0) ? EIO : errno;
+            goto failed;
+        }
+
+        if (tn_write_fd(fd, buf, n) != n) {
+            err = errno;
+            goto failed;
+        }
+    }
+
+    /* a copy is new data: it needs its own fsync() */
+    if (fsync(fd) == -1) {
+        err = errno;
+        goto failed;
+    }
+
+    if (close(fd) == -1) {
+        err = errno;
+        fd = TN_INVALID_FILE;
+        goto failed;
+    }
+
+    return TN_OK;
+
+failed:
+
+    if (fd != TN_INVALID_FILE) {
+        close(fd);
+    }
+
+    (void) unlinkat(dirfd, name, 0);
+    errno = err;
+
+    return TN_ERROR;
+}
+
+
+static void
+tn_store_dlv_sync_dirs(tn_store_dlv_t *dl)
+{
+    tn_err_t             err;
+    tn_uint_t            i, k;
+    tn_store_dlv_dir_t  *dir;
+
+    for (i = 0; i < dl->ndirs; i++) {
+        dir = &dl->dirs[i];
+
+        if (!dir->linked) {
+            continue;
+        }
+
+        if (tn_store_fsync_fd(dir->fds[2]) == TN_OK
+            && tn_store_fsync_fd(dir->fds[1]) == TN_OK)
+        {
+            continue;
+        }
+
+        /* the entries in new/ may not survive a crash: all fail here */
+
+        err = tn_errno;
+
+        tn_log_error(TN_LOG_ERR, dl->log, err,
+                     "store: fsync(\"%s/new\") failed", dir->user->maildir);
+
+        for (k = dir->first; k < dir->last; k++) {
+            tn_store_dlv_fail(dl->refs[k].msg, err);
+        }
+    }
+}
+
+
+static void
+tn_store_dlv_index(tn_store_dlv_t *dl, tn_store_dlv_dir_t *dir)
+{
+    int              rc;
+    tn_uint_t        k, todo, try;
+    tn_store_db_t   *db;
+
+    todo = 0;
+
+    for (k = dir->first; k < dir->last; k++) {
+        if (!dl->refs[k].msg->failed) {
+            todo++;
+        }
+    }
+
+    if (todo == 0) {
+        return;
+    }
+
+    rc = SQLITE_ERROR;
+
+    for (try = 0; try < 2; try++) {
+        db = tn_store_index_open(dl->conf, dir->user, dl->log);
+        if (db == NULL) {
+            rc = SQLITE_IOERR;
+            break;
+        }
+
+        rc = tn_store_dlv_index_tx(dl, db, dir);
+
+        if (rc == SQLITE_OK) {
+            return;
+        }
+
+        if (!tn_store_db_corrupt(rc) || try == 1) {
+            break;
+        }
+
+        /* damaged under us: rebuild it (that indexes our new files too) */
+
+        tn_store_db_close(db);
+
+        if (tn_store_index_rebuild(dl->conf, dir->user, dl->log) != TN_OK) {
+            break;
+        }
+    }
+
+    for (k = dir->first; k < dir->last; k++) {
+        tn_store_dlv_fail(dl->refs[k].msg, tn_store_db_errno(rc));
+    }
+}
+
+
+static int
+tn_store_dlv_index_tx(tn_store_dlv_t *dl, tn_store_db_t *db,
+    tn_store_dlv_dir_t *dir)
+{
+    int                    rc;
+    int64_t                modseq;
+    uint32_t               uid;
+    tn_uint_t              k;
+    sqlite3_stmt          *sel, *ins;
+    tn_store_dlv_msg_t    *m;
+    tn_store_dlv_rcpt_t   *r;
+    tn_store_mbox_row_t    mr;
+
+    rc = tn_store_db_begin(db, dl->log);
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+
+    if (tn_store_inbox_get(db, dir->fds[0], &mr, &rc, dl->log) != TN_OK) {
+        goto failed;
+    }
+
+    modseq = mr.highestmodseq + 1;
+
+    for (k = dir->first; k < dir->last; k++) {
+        m = dl->refs[k].msg;
+        r = &m->rcpts[dl->refs[k].rcpt];
+
+        if (m->failed) {
+            continue;
+        }
+
+        /* a concurrent mailbox sync may have indexed the file already */
+
+        sel = tn_store_db_stmt(db, tn_store_uid_by_name_sql, dl->log);
+        if (sel == NULL) {
+            rc = SQLITE_ERROR;
+            goto failed;
+        }
+
+        sqlite3_bind_int64(sel, 1, mr.id);
+        sqlite3_bind_text(sel, 2, (char *) r->name, r->len, SQLITE_STATIC);
+
+        rc = sqlite3_step(sel);
+        uid = (rc == SQLITE_ROW) ? (uint32_t) sqlite3_column_int64(sel, 0)
+                                 : 0;
+        sqlite3_reset(sel);
+
+        if (rc == SQLITE_ROW) {
+            m->d->uids[dl->refs[k].rcpt] = uid;
+            continue;
+        }
+
+        if (rc != SQLITE_DONE) {
+            tn_store_db_log(db, dl->log, rc, "reading the index");
+            goto failed;
+        }
+
+        if (mr.uidnext == UINT32_MAX) {
+            tn_log_error(TN_LOG_ALERT, dl->log, 0,
+                         "store: UIDs exhausted in \"%s\": rebuild the index",
+                         dir->user->maildir);
+            rc = SQLITE_FULL;
+            goto failed;
+        }
+
+        ins = tn_store_db_stmt(db, tn_store_dlv_insert_sql, dl->log);
+        if (ins == NULL) {
+            rc = SQLITE_ERROR;
+            goto failed;
+        }
+
+        sqlite3_bind_int64(ins, 1, mr.id);
+        sqlite3_bind_int64(ins, 2, mr.uidnext);
+        sqlite3_bind_text(ins, 3, (char *) r->name, r->len, SQLITE_STATIC);
+        sqlite3_bind_int64(ins, 4, m->size);
+        sqlite3_bind_int64(ins, 5, m->d->vsize);
+        sqlite3_bind_int64(ins, 6, m->d->internaldate ? m->d->internaldate
+                                                      : time(NULL));
+        sqlite3_bind_int64(ins, 7, modseq);
+
+        rc = sqlite3_step(ins);
+        sqlite3_reset(ins);
+
+        if (rc != SQLITE_DONE) {
+            tn_store_db_log(db, dl->log, rc, "adding a message to the index");
+            goto failed;
+        }
+
+        m->d->uids[dl->refs[k].rcpt] = mr.uidnext++;
+    }
+
+    mr.highestmodseq = modseq;
+
+    if (tn_store_inbox_put(db, &mr, &rc, dl->log) != TN_OK) {
+        goto failed;
+    }
+
+    return tn_store_db_commit(db, dl->log);
+
+failed:
+
+    tn_store_db_rollback(db, dl->log);
+
+    return (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE)
+           ? SQLITE_ERROR : rc;
+}
+
+
+static void
+tn_store_dlv_finish(tn_store_dlv_t *dl)
+{
+    tn_uint_t             i, j;
+    tn_store_dlv_msg_t   *m;
+    tn_store_dlv_rcpt_t  *r;
+
+    for (i = 0; i < dl->nmsgs; i++) {
+        m = &dl->msgs[i];
+
+        if (!m->failed) {
+            continue;
+        }
+
+        /*
+         * Whatever reached a new/ goes: the client gets a 4xx, so the
+         * message must not show up.  A row already committed for another
+         * recipient is dropped by that mailbox's next sync.
+         */
+
+        for (j = 0; j < m->d->nrcpts; j++) {
+            r = &m->rcpts[j];
+
+            if (r->in_new) {
+                if (unlinkat(r->dir->fds[2], (char *) r->name, 0) == 0) {
+                    r->dir->unlinked = 1;
+                }
+
+            } else if (r->in_tmp) {
+                (void) unlinkat(r->dir->fds[1], (char *) r->name, 0);
+            }
+        }
+    }
+
+    for (i = 0; i < dl->ndirs; i++) {
+        if (dl->dirs[i].unlinked) {
+            (void) tn_store_fsync_fd(dl->dirs[i].fds[2]);
+        }
+
+        tn_store_close_fds(dl->dirs[i].fds, 3);
+    }
+
+    for (i = 0; i < dl->nmsgs; i++) {
+        m = &dl->msgs[i];
+
+        if (m->fd != TN_INVALID_FILE) {
+            close(m->fd);
+        }
+
+        if (unlink(m->d->spool_path) == -1 && errno != TN_ENOENT) {
+            tn_log_error(TN_LOG_ERR, dl->log, tn_errno,
+                         "store: unlink(\"%s\") failed", m->d->spool_path);
+        }
+
+        if (m->failed) {
+            m->d->rc = TN_ERROR;
+            m->d->err = m->err;
+
+        } else {
+            m->d->rc = TN_OK;
+        }
+    }
+}
