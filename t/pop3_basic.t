@@ -25,7 +25,7 @@ use Tern::Test::POP3;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Tern::Test->new()->plan(84);
+my $t = Tern::Test->new()->plan(106);
 
 $t->write_file_expand('tern.conf', Tern::Test::conf_base() . <<'EOF');
 mail {
@@ -70,8 +70,8 @@ my %msgs = (
     '1700000002.M1P1Q2.test' =>
         "From: b\@example.test\nSubject: top\n\nb1\nb2\nb3\nb4\n",
     '1700000003.M1P1Q3.test' =>
-        "Subject: big\n\n" . join('', map { sprintf("%06d %s\n", $_,
-            ($_ % 7 == 0 ? '.' : 'x') x 70) } 1 .. 6000),
+        "Subject: big\n\n" . join('', map { ($_ % 7 ? '' : '.')
+            . sprintf("%06d %s\n", $_, 'x' x 70) } 1 .. 6000),
     '1700000004.M1P1Q4.test' =>
         "Subject: crlf\r\n\r\nalready\r\n.dot\r\n",
 );
@@ -242,7 +242,7 @@ is($s->read(), "+OK 4 $total\r\n", 'stat after rset');
 $s->send('QUIT');
 $s->ok('quit after rset');
 $s->eof();
-is(scalar $t->maildir_files($U), 4, 'rset keeps the files');
+is(scalar(my @f = $t->maildir_files($U)), 4, 'rset keeps the files');
 
 # disconnect without QUIT: nothing is removed
 

@@ -492,24 +492,6 @@ tn_drain_connections(tn_cycle_t *cycle)
 }
 
 
-void
-tn_close_idle_connections(tn_cycle_t *cycle)
-{
-    tn_uint_t         i;
-    tn_connection_t  *c;
-
-    c = cycle->connections;
-
-    for (i = 0; i < cycle->connection_n; i++) {
-
-        if (c[i].fd != (tn_socket_t) -1 && c[i].idle) {
-            c[i].close = 1;
-            c[i].read->handler(c[i].read);
-        }
-    }
-}
-
-
 tn_int_t
 tn_connection_local_sockaddr(tn_connection_t *c, tn_str_t *s,
     tn_uint_t port)

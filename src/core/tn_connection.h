@@ -129,7 +129,6 @@ tn_int_t tn_open_listening_sockets(tn_cycle_t *cycle);
 void tn_configure_listening_sockets(tn_cycle_t *cycle);
 void tn_close_listening_sockets(tn_cycle_t *cycle);
 void tn_close_connection(tn_connection_t *c);
-void tn_close_idle_connections(tn_cycle_t *cycle);
 tn_int_t tn_connection_local_sockaddr(tn_connection_t *c, tn_str_t *s,
     tn_uint_t port);
 tn_int_t tn_connection_error(tn_connection_t *c, tn_err_t err, char *text);

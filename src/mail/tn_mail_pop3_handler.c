@@ -924,12 +924,16 @@ tn_mail_pop3_quit(tn_mail_session_t *s, tn_connection_t *c)
     tn_mail_pop3_expunge_t  *t;
     tn_mail_pop3_session_t  *ps = s->data;
 
-    s->quit = 1;
-
     if (ps->state != tn_pop3_state_transaction || ps->ndeleted == 0) {
         tn_mail_pop3_reply(s, "+OK Tern POP3 server signing off");
+        s->quit = 1;
         return TN_OK;
     }
+
+    /*
+     * s->quit is set with the final reply only: tn_mail_send() may run
+     * on any write event meanwhile and would close at once.
+     */
 
     n = ps->ndeleted;
 
@@ -939,6 +943,7 @@ tn_mail_pop3_quit(tn_mail_session_t *s, tn_connection_t *c)
                               tn_mail_pop3_expunge_done);
     if (task == NULL) {
         s->out = tn_mail_pop3_internal;
+        s->quit = 1;
         return TN_OK;
     }
 
@@ -955,6 +960,7 @@ tn_mail_pop3_quit(tn_mail_session_t *s, tn_connection_t *c)
     if (tn_mail_task_post(s, task) != TN_OK) {
         tn_mail_task_free(s, task);
         s->out = tn_mail_pop3_internal;
+        s->quit = 1;
         return TN_OK;
     }
 

@@ -36,6 +36,7 @@ typedef struct {
     off_t                size;
     off_t                vsize;        /* -1: not known yet */
     time_t               mtime;
+    long                 mtime_ns;     /* orders files of one second */
     uint32_t             uid;          /* its row at the first read */
     unsigned             dup:1;        /* same base name as another */
     unsigned             gone:1;       /* vanished while we looked */
@@ -337,7 +338,8 @@ tn_store_md_scan_dir(tn_store_md_t *md, tn_uint_t cur)
         f->cur = cur;
         f->size = sb.st_size;
         f->vsize = -1;
-        f->mtime = sb.st_mtime;
+        f->mtime = sb.st_mtim.tv_sec;
+        f->mtime_ns = sb.st_mtim.tv_nsec;
     }
 
     closedir(dir);
@@ -378,8 +380,14 @@ tn_store_file_age_cmp(const void *one, const void *two)
     a = *(const tn_store_file_t **) one;
     b = *(const tn_store_file_t **) two;
 
+    /* the order of arrival, as far as the file system knows it */
+
     if (a->mtime != b->mtime) {
         return (a->mtime < b->mtime) ? -1 : 1;
+    }
+
+    if (a->mtime_ns != b->mtime_ns) {
+        return (a->mtime_ns < b->mtime_ns) ? -1 : 1;
     }
 
     return tn_store_file_cmp(a, b);
@@ -569,7 +577,8 @@ tn_store_md_vsizes(tn_store_md_t *md, tn_uint_t all)
         }
 
         f[i].size = sb.st_size;
-        f[i].mtime = sb.st_mtime;
+        f[i].mtime = sb.st_mtim.tv_sec;
+        f[i].mtime_ns = sb.st_mtim.tv_nsec;
     }
 
     return TN_OK;

@@ -151,6 +151,7 @@ tn_master_process_cycle(tn_cycle_t *cycle)
             tn_reopen = 0;
             tn_log_error(TN_LOG_NOTICE, cycle->log, 0, "reopening logs");
             tn_reopen_files(cycle, ccf->user);
+            tn_log_error(TN_LOG_NOTICE, cycle->log, 0, "logs reopened");
             tn_signal_worker_processes(cycle, SIGUSR1, (tn_uint_t) -1);
         }
     }
@@ -368,8 +369,11 @@ tn_worker_process_cycle(tn_cycle_t *cycle, void *data)
                                        ccf->shutdown_timeout);
                 }
 
+                /*
+                 * Sessions go on until the client ends them, they time
+                 * out, or worker_shutdown_timeout passes.
+                 */
                 tn_close_listening_sockets(cycle);
-                tn_close_idle_connections(cycle);
             }
         }
 
