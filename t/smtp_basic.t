@@ -17,7 +17,7 @@ use lib 't/lib';
 use Tern::Test;
 use Tern::Test::SMTP;
 
-my $t = Tern::Test->new()->has_daemon('swaks')->plan(65);
+my $t = Tern::Test->new()->has_daemon('swaks')->plan(67);
 
 $t->write_file_expand('tern.conf', Tern::Test::conf_base() . <<'EOF');
 mail {
@@ -33,6 +33,7 @@ mail {
         smtp_timeout 1s;
         smtp_max_recipients 2;
         smtp_max_errors 3;
+        smtp_vrfy on;
     }
 }
 EOF
@@ -235,6 +236,10 @@ $s->read();
 # smtp_max_recipients 2 on the second server; its idle timeout
 
 $s = new_session(PeerAddr => '127.0.0.1:' . $t->port(8026));
+$s->send('VRFY <u@example.test>');
+like($s->read(), qr/^250 2\.1\.5 <u\@example\.test>/, 'smtp_vrfy on: known');
+$s->send('VRFY nobody@example.test');
+like($s->read(), qr/^550 5\.1\.1 /, 'smtp_vrfy on: unknown');
 $s->send('MAIL FROM:<>');
 $s->read();
 $s->print("RCPT TO:<$u>\r\nRCPT TO:<v\@example.test>\r\n"

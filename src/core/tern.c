@@ -29,6 +29,7 @@ static char *const *tn_admin_argv;
 int
 main(int argc, char *const *argv)
 {
+    int               rc;
     tn_log_t         *log;
     tn_cycle_t       *cycle, init_cycle;
     tn_core_conf_t   *ccf;
@@ -81,7 +82,9 @@ main(int argc, char *const *argv)
     }
 
     if (tn_admin_argc) {
-        return tn_run_admin(&init_cycle, tn_admin_argc, tn_admin_argv);
+        rc = tn_run_admin(&init_cycle, tn_admin_argc, tn_admin_argv);
+        tn_destroy_pool(init_cycle.pool);
+        return rc;
     }
 
     if (tn_signal) {
@@ -96,11 +99,16 @@ main(int argc, char *const *argv)
                           init_cycle.conf_file.data);
         }
 
+        tn_destroy_pool(init_cycle.pool);
+
         return 1;
     }
 
     if (tn_signal) {
-        return tn_signal_process(cycle, tn_signal);
+        rc = tn_signal_process(cycle, tn_signal);
+        tn_destroy_pool(cycle->pool);
+        tn_destroy_pool(init_cycle.pool);
+        return rc;
     }
 
     if (tn_test_config) {
@@ -108,6 +116,9 @@ main(int argc, char *const *argv)
             tn_log_stderr(0, "configuration file %s test is successful",
                           cycle->conf_file.data);
         }
+
+        tn_destroy_pool(cycle->pool);
+        tn_destroy_pool(init_cycle.pool);
 
         return 0;
     }
@@ -172,6 +183,7 @@ main(int argc, char *const *argv)
 static int
 tn_run_admin(tn_cycle_t *init_cycle, int argc, char *const *argv)
 {
+    int               rc;
     tn_cycle_t       *cycle;
     tn_store_conf_t  *scf;
 
@@ -186,7 +198,11 @@ tn_run_admin(tn_cycle_t *init_cycle, int argc, char *const *argv)
 
     scf = tn_store_get_conf(cycle);
 
-    return tn_store_cli(scf, argc, argv, cycle->log);
+    rc = tn_store_cli(scf, argc, argv, cycle->log);
+
+    tn_destroy_pool(cycle->pool);
+
+    return rc;
 }
 
 

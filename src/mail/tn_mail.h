@@ -266,7 +266,8 @@ u_char *tn_mail_log_error(tn_log_t *log, u_char *buf, size_t len);
  * starts with a tn_mail_task_ctx_t.  While it is out, s->task is set and
  * the session must not post another.  done(s) runs in the event loop
  * when the work is over — unless the session was closed meanwhile: then
- * the task is freed without calling done.  done must free the task with
+ * ctx->cancel(task), when set, releases what the work produced, and the
+ * task is freed without calling done.  done must free the task with
  * tn_mail_task_free() when it no longer needs the ctx.
  */
 typedef struct {
@@ -274,6 +275,7 @@ typedef struct {
     tn_log_t               *log;         /* the cycle's log, for threads */
     void                  (*done)(tn_mail_session_t *s,
                                   tn_thread_task_t *task);
+    void                  (*cancel)(tn_thread_task_t *task);
 } tn_mail_task_ctx_t;
 
 tn_thread_task_t *tn_mail_task_alloc(tn_mail_session_t *s, size_t size,
@@ -289,9 +291,11 @@ void tn_mail_task_free(tn_mail_session_t *s, tn_thread_task_t *task);
  * keyed by an HMAC of address and password with a per-worker secret,
  * skips the hash for clients that reconnect; failures are delayed per
  * client address (auth_failure_delay, doubling to 15 s) and counted.
- * done(s, rc) is called with TN_OK (s->user and s->login set),
- * TN_DECLINED (wrong; the delay has already passed) or TN_ERROR (store
- * failure).  The password buffer is zeroed before this returns.
+ * done(s, rc) is called later, never from inside tn_mail_auth(), with
+ * TN_OK (s->user and s->login set), TN_DECLINED (wrong; the delay has
+ * already passed) or TN_ERROR (store failure).  tn_mail_auth() returns
+ * TN_OK when done will be called, TN_ERROR when it will not.  The
+ * password buffer is zeroed before this returns.
  */
 typedef void (*tn_mail_auth_done_pt)(tn_mail_session_t *s, tn_int_t rc);
 

@@ -552,6 +552,10 @@ tn_mail_task_handler(tn_event_t *ev)
 
     if (s == NULL) {
         /* the session closed while the work was out */
+        if (ctx->cancel) {
+            ctx->cancel(task);
+        }
+
         tn_thread_task_free(task);
         return;
     }

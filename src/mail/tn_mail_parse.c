@@ -799,7 +799,7 @@ tn_mail_smtp_parse_local(u_char **pp, u_char *end, tn_smtp_path_t *path)
 
     if (p < end && *p == '"') {
 
-        /* qtextSMTP: %d32-33 / %d35-91 / %d93-126; quoted-pair: "\\" %d32-126 */
+        /* qtextSMTP: %d32-33 / %d35-91 / %d93-126, quoted-pair "\\" %d32-126 */
 
         for (p++; /* void */ ; p++) {
             if (p == end) {

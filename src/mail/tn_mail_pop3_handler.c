@@ -93,6 +93,7 @@ static tn_int_t tn_mail_pop3_plain(tn_mail_session_t *s, tn_str_t *arg);
 static tn_uint_t tn_mail_pop3_plaintext_ok(tn_mail_session_t *s);
 static void tn_mail_pop3_auth_done(tn_mail_session_t *s, tn_int_t rc);
 static tn_int_t tn_mail_pop3_lock(tn_mail_session_t *s, tn_connection_t *c);
+static void tn_mail_pop3_load_cancel(tn_thread_task_t *task);
 static void tn_mail_pop3_load_handler(void *data, tn_log_t *log);
 static void tn_mail_pop3_load_done(tn_mail_session_t *s,
     tn_thread_task_t *task);
@@ -673,6 +674,7 @@ tn_mail_pop3_auth_done(tn_mail_session_t *s, tn_int_t rc)
     }
 
     t = task->ctx;
+    t->base.cancel = tn_mail_pop3_load_cancel;
     t->conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
     t->user = *s->user;
 
@@ -744,6 +746,20 @@ tn_mail_pop3_lock(tn_mail_session_t *s, tn_connection_t *c)
     return (err == EWOULDBLOCK) ? TN_BUSY : TN_ERROR;
 }
 
+
+
+/* the session closed while its mailbox was loading */
+static void
+tn_mail_pop3_load_cancel(tn_thread_task_t *task)
+{
+    tn_mail_pop3_load_t  *t;
+
+    t = task->ctx;
+
+    if (t->rc == TN_OK) {
+        tn_store_mailbox_free(&t->mb);
+    }
+}
 
 static void
 tn_mail_pop3_load_handler(void *data, tn_log_t *log)
@@ -948,6 +964,7 @@ tn_mail_pop3_quit(tn_mail_session_t *s, tn_connection_t *c)
     }
 
     t = task->ctx;
+    t->base.cancel = tn_mail_pop3_load_cancel;
     t->conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
     t->user = *s->user;
 

@@ -89,7 +89,9 @@ typedef struct {
     tn_err_t                write_err;     /* a failed write() to fd */
     tn_mail_data_parse_t    dp;
     tn_buf_t               *spool_buf;
-    off_t                   header_size;   /* the Received line we added */
+    /* the Received header we added: its bytes and lines */
+    off_t                   header_size;
+    off_t                   header_lines;
 } tn_mail_smtp_tx_t;
 
 

@@ -1250,7 +1250,13 @@ tn_mail_smtp_received(tn_mail_session_t *s, tn_connection_t *c)
     }
 
     tx->header_size = p - b->last;
-    b->last = p;
+    tx->header_lines = 0;
+
+    for ( /* void */ ; b->last < p; b->last++) {
+        if (*b->last == '\n') {
+            tx->header_lines++;
+        }
+    }
 
     return TN_OK;
 }
@@ -1437,10 +1443,10 @@ tn_mail_smtp_data_end(tn_mail_session_t *s, tn_connection_t *c)
         goto next;
     }
 
-    /* the Received header has 3 or 4 lines, each a CRLF on the wire */
+    /* each line of the Received header is a CRLF on the wire */
 
     size = tx->header_size + tx->dp.size;
-    vsize = tx->dp.vsize + tx->header_size + (tx->nrcpts == 1 ? 4 : 3);
+    vsize = tx->dp.vsize + tx->header_size + tx->header_lines;
 
     item = tn_mail_smtp_deliver(s, tx->spool_path, size, vsize, tx->rcpts,
                                 tx->nrcpts, tn_mail_smtp_delivered);

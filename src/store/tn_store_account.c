@@ -32,6 +32,8 @@ static tn_int_t tn_store_maildir_create(tn_store_conf_t *conf,
 static void tn_store_maildir_destroy(tn_store_user_t *u);
 static void tn_store_give(tn_fd_t dirfd, const char *name,
     struct stat *owner);
+static tn_int_t tn_store_maildir_retire(tn_store_user_t *u, char *path,
+    tn_log_t *log);
 static tn_int_t tn_store_list(tn_store_db_t *db, sqlite3_stmt *stmt,
     tn_store_list_pt cb, void *data, tn_log_t *log);
 
@@ -1128,7 +1130,6 @@ tn_store_user_del(tn_store_conf_t *conf, u_char *addr, size_t len,
     int               rc;
     int64_t           id;
     tn_int_t          ret;
-    tn_uint_t         n;
     sqlite3_stmt     *stmt;
     tn_store_db_t    *db;
     tn_store_addr_t   a;
@@ -1198,48 +1199,15 @@ tn_store_user_del(tn_store_conf_t *conf, u_char *addr, size_t len,
 
     /* the mail is kept aside, never under a name a new user could get */
 
-    for (n = 0; ; n++) {
-        if (n == 0) {
-            *tn_sprintf((u_char *) path, "%s.deleted-%T", u.maildir,
-                        time(NULL)) = '\0';
-
-        } else {
-            *tn_sprintf((u_char *) path, "%s.deleted-%T-%ui", u.maildir,
-                        time(NULL), n) = '\0';
-        }
-
-        if (renameat2(AT_FDCWD, u.maildir, AT_FDCWD, path, RENAME_NOREPLACE)
-            == 0)
-        {
-            break;
-        }
-
-        if (errno == EINVAL || errno == ENOSYS) {
-            /* no RENAME_NOREPLACE here: check, then rename */
-            if (access(path, F_OK) == -1 && errno == TN_ENOENT
-                && rename(u.maildir, path) == 0)
-            {
-                break;
-            }
-        }
-
-        if (errno == TN_ENOENT && access(u.maildir, F_OK) == -1) {
-            tn_log_error(TN_LOG_INFO, log, 0,
-                         "store: the Maildir \"%s\" was already gone",
-                         u.maildir);
-            break;
-        }
-
-        if ((errno != TN_EEXIST && errno != ENOTEMPTY) || n == 100) {
-            tn_log_error(TN_LOG_ERR, log, tn_errno,
-                         "store: rename(\"%s\", \"%s\") failed", u.maildir,
-                         path);
-            goto failed;
-        }
+    if (tn_store_maildir_retire(&u, path, log) != TN_OK) {
+        goto failed;
     }
 
     if (tn_store_db_commit(db, log) != SQLITE_OK) {
-        (void) rename(path, u.maildir);
+        if (path[0]) {
+            (void) rename(path, u.maildir);
+        }
+
         return TN_ERROR;
     }
 
@@ -1252,6 +1220,64 @@ failed:
 
     tn_store_db_rollback(db, log);
     return ret;
+}
+
+
+/*
+ * Renames the Maildir to <maildir>.deleted-<time>[-n]; path gets the new
+ * name, or "" when the Maildir was already gone.
+ */
+
+static tn_int_t
+tn_store_maildir_retire(tn_store_user_t *u, char *path, tn_log_t *log)
+{
+    tn_uint_t  n;
+    time_t     now;
+
+    now = time(NULL);
+
+    for (n = 0; n <= 100; n++) {
+        if (n == 0) {
+            *tn_sprintf((u_char *) path, "%s.deleted-%T", u->maildir, now)
+                = '\0';
+
+        } else {
+            *tn_sprintf((u_char *) path, "%s.deleted-%T-%ui", u->maildir,
+                        now, n) = '\0';
+        }
+
+        if (renameat2(AT_FDCWD, u->maildir, AT_FDCWD, path, RENAME_NOREPLACE)
+            == 0)
+        {
+            return TN_OK;
+        }
+
+        if (errno == TN_EINVAL || errno == ENOSYS) {
+            /* no RENAME_NOREPLACE here: check, then rename */
+            if (access(path, F_OK) == -1 && errno == TN_ENOENT
+                && rename(u->maildir, path) == 0)
+            {
+                return TN_OK;
+            }
+        }
+
+        if (errno == TN_ENOENT && access(u->maildir, F_OK) == -1) {
+            tn_log_error(TN_LOG_INFO, log, 0,
+                         "store: the Maildir \"%s\" was already gone",
+                         u->maildir);
+            path[0] = '\0';
+            return TN_OK;
+        }
+
+        if (errno != TN_EEXIST && errno != ENOTEMPTY) {
+            break;
+        }
+    }
+
+    tn_log_error(TN_LOG_ERR, log, tn_errno,
+                 "store: rename(\"%s\", \"%s\") failed", u->maildir, path);
+
+    return TN_ERROR;
 }
 
 

@@ -78,6 +78,7 @@ int
 tn_store_cli(tn_store_conf_t *conf, int argc, char *const *argv,
     tn_log_t *log)
 {
+    int                  rc;
     tn_uint_t            nargs;
     tn_log_t             cli;
     tn_store_cli_cmd_t  *cmd;
@@ -112,7 +113,12 @@ tn_store_cli(tn_store_conf_t *conf, int argc, char *const *argv,
             return 1;
         }
 
-        return cmd->handler(conf, nargs ? argv[2] : NULL, &cli);
+        rc = cmd->handler(conf, nargs ? argv[2] : NULL, &cli);
+
+        /* the last connection out checkpoints and removes the -wal */
+        tn_store_db_close_all();
+
+        return rc;
     }
 
     tn_store_cli_usage();

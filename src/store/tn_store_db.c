@@ -183,6 +183,25 @@ tn_store_db_forget(const char *path)
 }
 
 
+void
+tn_store_db_close_all(void)
+{
+    tn_uint_t             i;
+    tn_store_db_cache_t  *cache;
+
+    cache = tn_store_db_cache_get();
+    if (cache == NULL) {
+        return;
+    }
+
+    for (i = 0; i < TN_STORE_DB_CACHE; i++) {
+        if (cache->dbs[i]) {
+            tn_store_db_close(cache->dbs[i]);
+        }
+    }
+}
+
+
 sqlite3_stmt *
 tn_store_db_stmt(tn_store_db_t *db, const char *sql, tn_log_t *log)
 {

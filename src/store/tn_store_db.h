@@ -93,6 +93,8 @@ tn_store_db_t *tn_store_db_get(const char *path, tn_uint_t kind,
 void tn_store_db_close(tn_store_db_t *db);
 /* closes this thread's cached connection to path, if any */
 void tn_store_db_forget(const char *path);
+/* closes all of this thread's connections (checkpointing their WAL) */
+void tn_store_db_close_all(void);
 
 /*
  * A cached prepared statement for sql (which must be a string constant:

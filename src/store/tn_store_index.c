@@ -82,7 +82,8 @@ static tn_int_t tn_store_md_vsizes(tn_store_md_t *md, tn_uint_t all);
 static int tn_store_rows_read(tn_store_db_t *db, tn_store_md_t *md,
     int64_t mbox, tn_array_t **rows);
 static void tn_store_rows_match(tn_store_md_t *md, tn_array_t *rows);
-static int tn_store_inbox_find(tn_store_db_t *db, tn_store_mbox_row_t *mr);
+static int tn_store_inbox_find(tn_store_db_t *db, tn_store_mbox_row_t *mr,
+    tn_log_t *log);
 static int tn_store_sync(tn_store_md_t *md, tn_store_db_t *db,
     tn_store_mailbox_t *mb);
 static int tn_store_sync_apply(tn_store_md_t *md, tn_store_db_t *db,
@@ -92,6 +93,15 @@ static int tn_store_insert_files(tn_store_md_t *md, tn_store_db_t *db,
 static tn_int_t tn_store_mailbox_fill(tn_store_md_t *md,
     tn_store_mailbox_t *mb, tn_array_t *rows);
 static void tn_store_uidl(u_char *name, size_t len, char *uidl);
+static void tn_store_uidl_hex(u_char *name, size_t len, char *uidl);
+static void tn_store_uidl_unique(tn_store_mailbox_t *mb, tn_pool_t *pool);
+static int tn_store_uidl_cmp(const void *one, const void *two);
+static tn_int_t tn_store_expunge_names(tn_store_md_t *md, tn_store_db_t *db,
+    int64_t mbox, uint32_t *uids, tn_uint_t n, u_char **names);
+static tn_int_t tn_store_expunge_files(tn_store_md_t *md, u_char **names,
+    tn_uint_t n);
+static tn_int_t tn_store_expunge_rows(tn_store_md_t *md, tn_store_db_t *db,
+    tn_store_mbox_row_t *mr, uint32_t *uids, tn_uint_t n, u_char **names);
 static tn_int_t tn_store_rebuild(tn_store_md_t *md);
 static tn_int_t tn_store_rebuild_keep(tn_store_md_t *md, tn_store_db_t *db,
     uint32_t *old);
@@ -586,14 +596,15 @@ tn_store_md_vsizes(tn_store_md_t *md, tn_uint_t all)
 
 
 static int
-tn_store_inbox_find(tn_store_db_t *db, tn_store_mbox_row_t *mr)
+tn_store_inbox_find(tn_store_db_t *db, tn_store_mbox_row_t *mr,
+    tn_log_t *log)
 {
     int            rc;
     sqlite3_stmt  *stmt;
 
     mr->id = 0;
 
-    stmt = tn_store_db_stmt(db, tn_store_inbox_find_sql, NULL);
+    stmt = tn_store_db_stmt(db, tn_store_inbox_find_sql, log);
     if (stmt == NULL) {
         return SQLITE_ERROR;
     }
@@ -790,7 +801,7 @@ tn_store_sync(tn_store_md_t *md, tn_store_db_t *db, tn_store_mailbox_t *mb)
         return rc;
     }
 
-    rc = tn_store_inbox_find(db, &mr);
+    rc = tn_store_inbox_find(db, &mr, md->log);
 
     if (rc == SQLITE_OK) {
         rc = tn_store_rows_read(db, md, mr.id, &rows);
@@ -1203,7 +1214,72 @@ tn_store_mailbox_fill(tn_store_md_t *md, tn_store_mailbox_t *mb,
 
     mb->nmsgs = n;
 
+    tn_store_uidl_unique(mb, md->pool);
+
     return TN_OK;
+}
+
+
+/*
+ * RFC 1939 wants UIDLs unique in a maildrop.  Foreign names may differ
+ * only in what follows ",S=": all but the lowest UID of such a group get
+ * the digest of the whole base name instead.
+ */
+
+static void
+tn_store_uidl_unique(tn_store_mailbox_t *mb, tn_pool_t *pool)
+{
+    char             *p;
+    tn_uint_t         i;
+    tn_store_msg_t  **sorted;
+
+    if (mb->nmsgs < 2) {
+        return;
+    }
+
+    sorted = tn_palloc(pool, mb->nmsgs * sizeof(tn_store_msg_t *));
+    if (sorted == NULL) {
+        return;
+    }
+
+    for (i = 0; i < mb->nmsgs; i++) {
+        sorted[i] = &mb->msgs[i];
+    }
+
+    qsort(sorted, mb->nmsgs, sizeof(tn_store_msg_t *), tn_store_uidl_cmp);
+
+    for (i = 1; i < mb->nmsgs; i++) {
+        if (strcmp(sorted[i]->uidl, sorted[i - 1]->uidl) != 0) {
+            continue;
+        }
+
+        /* sorted by UIDL, then UID: sorted[i] is not the lowest UID */
+
+        p = strrchr(sorted[i]->path, '/') + 1;
+
+        tn_store_uidl_hex((u_char *) p,
+                          tn_store_base_len((u_char *) p, strlen(p)),
+                          sorted[i]->uidl);
+    }
+}
+
+
+static int
+tn_store_uidl_cmp(const void *one, const void *two)
+{
+    int                    rc;
+    const tn_store_msg_t  *a, *b;
+
+    a = *(const tn_store_msg_t **) one;
+    b = *(const tn_store_msg_t **) two;
+
+    rc = strcmp(a->uidl, b->uidl);
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return (a->uid < b->uid) ? -1 : (a->uid > b->uid);
 }
 
 
@@ -1212,7 +1288,6 @@ tn_store_uidl(u_char *name, size_t len, char *uidl)
 {
     size_t   i;
     u_char  *p;
-    u_char   md[SHA256_DIGEST_LENGTH];
 
     /* the base name before ",S=" / ",W=" (not part of Dovecot's either) */
 
@@ -1237,6 +1312,15 @@ tn_store_uidl(u_char *name, size_t len, char *uidl)
         }
     }
 
+    tn_store_uidl_hex(name, len, uidl);
+}
+
+
+static void
+tn_store_uidl_hex(u_char *name, size_t len, char *uidl)
+{
+    u_char  md[SHA256_DIGEST_LENGTH];
+
     /* RFC 1939 7: 1..70 characters 0x21..0x7e; 64 hex digits fit */
 
     SHA256(name, len, md);
@@ -1250,14 +1334,9 @@ tn_store_expunge(tn_store_conf_t *conf, tn_store_user_t *u, uint32_t *uids,
     tn_uint_t n, tn_log_t *log)
 {
     int                   rc;
-    size_t                len;
     tn_int_t              ret;
-    tn_uint_t             i, scanned, synced[2];
-    const u_char         *name;
-    sqlite3_stmt         *stmt;
     tn_store_md_t         md;
     tn_store_db_t        *db;
-    tn_store_file_t      *f;
     tn_store_mbox_row_t   mr;
     u_char              **names;
 
@@ -1281,21 +1360,52 @@ tn_store_expunge(tn_store_conf_t *conf, tn_store_user_t *u, uint32_t *uids,
         goto done;
     }
 
-    rc = tn_store_inbox_find(db, &mr);
+    rc = tn_store_inbox_find(db, &mr, log);
     if (rc != SQLITE_OK || mr.id == 0) {
         ret = (rc == SQLITE_OK) ? TN_OK : TN_ERROR;
         goto done;
     }
 
-    /* the file names, read before anything is removed */
+    /*
+     * The names, then the files, then the rows: a row without its file
+     * is dropped by the next sync; a file is never left without its row.
+     */
+
+    if (tn_store_expunge_names(&md, db, mr.id, uids, n, names) != TN_OK) {
+        goto done;
+    }
+
+    ret = tn_store_expunge_files(&md, names, n);
+
+    if (tn_store_expunge_rows(&md, db, &mr, uids, n, names) != TN_OK) {
+        ret = TN_ERROR;
+    }
+
+done:
+
+    tn_store_md_close(&md);
+
+    return ret;
+}
+
+
+static tn_int_t
+tn_store_expunge_names(tn_store_md_t *md, tn_store_db_t *db, int64_t mbox,
+    uint32_t *uids, tn_uint_t n, u_char **names)
+{
+    int             rc;
+    size_t          len;
+    tn_uint_t       i;
+    const u_char   *name;
+    sqlite3_stmt   *stmt;
 
     for (i = 0; i < n; i++) {
-        stmt = tn_store_db_stmt(db, tn_store_filename_sql, log);
+        stmt = tn_store_db_stmt(db, tn_store_filename_sql, md->log);
         if (stmt == NULL) {
-            goto done;
+            return TN_ERROR;
         }
 
-        sqlite3_bind_int64(stmt, 1, mr.id);
+        sqlite3_bind_int64(stmt, 1, mbox);
         sqlite3_bind_int64(stmt, 2, uids[i]);
 
         rc = sqlite3_step(stmt);
@@ -1304,25 +1414,43 @@ tn_store_expunge(tn_store_conf_t *conf, tn_store_user_t *u, uint32_t *uids,
             name = sqlite3_column_text(stmt, 0);
             len = sqlite3_column_bytes(stmt, 0);
 
-            names[i] = tn_pnalloc(md.pool, len + 1);
+            names[i] = tn_pnalloc(md->pool, len + 1);
             if (names[i] == NULL || name == NULL) {
                 sqlite3_reset(stmt);
-                goto done;
+                return TN_ERROR;
             }
 
             tn_memcpy(names[i], name, len);
             names[i][len] = '\0';
 
         } else if (rc != SQLITE_DONE) {
-            tn_store_db_log(db, log, rc, "reading the index");
+            tn_store_db_log(db, md->log, rc, "reading the index");
             sqlite3_reset(stmt);
-            goto done;
+            return TN_ERROR;
         }
+
+        /* a UID that is not there is not expunged twice: names[i] NULL */
 
         sqlite3_reset(stmt);
     }
 
-    /* the files first: a row without its file is fixed by the next sync */
+    return TN_OK;
+}
+
+
+/*
+ * Unlinks the files of names (in new/, else in cur/ with flags after
+ * ':') and syncs the directories.  A name whose file could not be
+ * removed is set to NULL, so that its row stays.
+ */
+
+static tn_int_t
+tn_store_expunge_files(tn_store_md_t *md, u_char **names, tn_uint_t n)
+{
+    size_t            len;
+    tn_int_t          ret;
+    tn_uint_t         i, scanned, synced[2];
+    tn_store_file_t  *f;
 
     ret = TN_OK;
     scanned = 0;
@@ -1341,61 +1469,67 @@ tn_store_expunge(tn_store_conf_t *conf, tn_store_user_t *u, uint32_t *uids,
             continue;
         }
 
-        if (unlinkat(md.fds[2], (char *) names[i], 0) == 0) {
+        if (unlinkat(md->fds[2], (char *) names[i], 0) == 0) {
             synced[0] = 1;
             continue;
         }
 
-        if (errno != TN_ENOENT) {
-            goto unlink_failed;
-        }
+        if (errno == TN_ENOENT) {
+            if (!scanned) {
+                if (tn_store_md_scan(md) != TN_OK) {
+                    names[i] = NULL;
+                    ret = TN_ERROR;
+                    continue;
+                }
 
-        /* not in new/: in cur/ with flags after ':' */
-
-        if (!scanned) {
-            if (tn_store_md_scan(&md) != TN_OK) {
-                ret = TN_ERROR;
-                break;
+                scanned = 1;
             }
 
-            scanned = 1;
+            f = tn_store_md_find(md, names[i], len);
+
+            if (f == NULL || f->cur == 0) {
+                /* gone already */
+                continue;
+            }
+
+            if (unlinkat(md->fds[3], (char *) f->name, 0) == 0
+                || errno == TN_ENOENT)
+            {
+                synced[1] = 1;
+                continue;
+            }
         }
 
-        f = tn_store_md_find(&md, names[i], len);
-
-        if (f == NULL || f->cur == 0) {
-            continue;
-        }
-
-        if (unlinkat(md.fds[3], (char *) f->name, 0) == 0 || errno == ENOENT)
-        {
-            synced[1] = 1;
-            continue;
-        }
-
-    unlink_failed:
-
-        tn_log_error(TN_LOG_ERR, log, tn_errno,
-                     "store: unlink(\"%s/.../%s\") failed", u->maildir,
+        tn_log_error(TN_LOG_ERR, md->log, tn_errno,
+                     "store: unlink(\"%s/.../%s\") failed", md->u->maildir,
                      names[i]);
         names[i] = NULL;
         ret = TN_ERROR;
     }
 
     for (i = 0; i < 2; i++) {
-        if (synced[i] && tn_store_fsync_fd(md.fds[2 + i]) != TN_OK) {
-            tn_log_error(TN_LOG_ERR, log, tn_errno,
-                         "store: fsync(\"%s/%s\") failed", u->maildir,
+        if (synced[i] && tn_store_fsync_fd(md->fds[2 + i]) != TN_OK) {
+            tn_log_error(TN_LOG_ERR, md->log, tn_errno,
+                         "store: fsync(\"%s/%s\") failed", md->u->maildir,
                          i ? "cur" : "new");
             ret = TN_ERROR;
         }
     }
 
-    /* then the rows, durably */
+    return ret;
+}
 
-    if (tn_store_db_begin(db, log) != SQLITE_OK) {
-        ret = TN_ERROR;
-        goto done;
+
+static tn_int_t
+tn_store_expunge_rows(tn_store_md_t *md, tn_store_db_t *db,
+    tn_store_mbox_row_t *mr, uint32_t *uids, tn_uint_t n, u_char **names)
+{
+    int             rc;
+    tn_uint_t       i;
+    sqlite3_stmt   *stmt;
+
+    if (tn_store_db_begin(db, md->log) != SQLITE_OK) {
+        return TN_ERROR;
     }
 
     for (i = 0; i < n; i++) {
@@ -1403,51 +1537,42 @@ tn_store_expunge(tn_store_conf_t *conf, tn_store_user_t *u, uint32_t *uids,
             continue;
         }
 
-        stmt = tn_store_db_stmt(db, tn_store_row_delete_sql, log);
+        stmt = tn_store_db_stmt(db, tn_store_row_delete_sql, md->log);
         if (stmt == NULL) {
-            goto rollback;
+            goto failed;
         }
 
-        sqlite3_bind_int64(stmt, 1, mr.id);
+        sqlite3_bind_int64(stmt, 1, mr->id);
         sqlite3_bind_int64(stmt, 2, uids[i]);
 
         rc = sqlite3_step(stmt);
         sqlite3_reset(stmt);
 
         if (rc != SQLITE_DONE) {
-            tn_store_db_log(db, log, rc, "removing a row");
-            goto rollback;
+            tn_store_db_log(db, md->log, rc, "removing a row");
+            goto failed;
         }
     }
 
     /* re-read under the lock: a delivery may have moved uidnext */
 
-    if (tn_store_inbox_get(db, md.fds[0], &mr, &rc, log) != TN_OK) {
-        goto rollback;
+    if (tn_store_inbox_get(db, md->fds[0], mr, &rc, md->log) != TN_OK) {
+        goto failed;
     }
 
-    mr.highestmodseq++;
+    mr->highestmodseq++;
 
-    if (tn_store_inbox_put(db, &mr, &rc, log) != TN_OK) {
-        goto rollback;
+    if (tn_store_inbox_put(db, mr, &rc, md->log) != TN_OK) {
+        goto failed;
     }
 
-    if (tn_store_db_commit(db, log) != SQLITE_OK) {
-        ret = TN_ERROR;
-    }
+    return (tn_store_db_commit(db, md->log) == SQLITE_OK) ? TN_OK
+                                                          : TN_ERROR;
 
-    goto done;
+failed:
 
-rollback:
-
-    tn_store_db_rollback(db, log);
-    ret = TN_ERROR;
-
-done:
-
-    tn_store_md_close(&md);
-
-    return ret;
+    tn_store_db_rollback(db, md->log);
+    return TN_ERROR;
 }
 
 
@@ -1549,7 +1674,7 @@ tn_store_rebuild_keep(tn_store_md_t *md, tn_store_db_t *db, uint32_t *old)
         return TN_DECLINED;
     }
 
-    rc = tn_store_inbox_find(db, &mr);
+    rc = tn_store_inbox_find(db, &mr, md->log);
 
     if (rc != SQLITE_OK || mr.id == 0 || mr.uidvalidity == 0
         || mr.uidnext == 0)

@@ -480,6 +480,7 @@ mail {
     server {
         listen 127.0.0.1:$TERN_POP3;
         protocol pop3;
+        pop3_auth_plaintext on;
     }
 }
 EOF

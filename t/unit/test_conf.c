@@ -71,6 +71,9 @@ static tn_uint_t  failed;
 static char       tmpdir[] = "/tmp/tn-conf-XXXXXX";
 static char       logname[PATH_MAX];
 
+/* the pool of the last parse; its strings are checked, then it goes */
+static tn_pool_t *last_pool;
+
 
 static void
 ok(int cond, const char *name)
@@ -138,7 +141,12 @@ parse(const char *name, tn_test_conf_t *tcf)
     log.file = &lf;
     log.log_level = TN_LOG_INFO;
 
+    if (last_pool) {
+        tn_destroy_pool(last_pool);
+    }
+
     pool = tn_create_pool(4096, &log);
+    last_pool = pool;
 
     tn_memzero(tcf, sizeof(tn_test_conf_t));
     tcf->flag = TN_CONF_UNSET;
@@ -174,7 +182,6 @@ parse(const char *name, tn_test_conf_t *tcf)
 
     close(lf.fd);
 
-    /* the strings stay in the pool for the checks; freed at exit */
     return rv;
 }
 
@@ -315,6 +322,8 @@ main(void)
         ok(rv == TN_CONF_ERROR && log_has("too long parameter"),
            "over-long token");
     }
+
+    tn_destroy_pool(last_pool);
 
     return failed ? 1 : 0;
 }
