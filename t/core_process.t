@@ -17,7 +17,7 @@ use Tern::Test::SMTP;
 
 ###############################################################################
 
-my $t = Tern::Test->new()->has(qw/smtp/)->plan(20);
+my $t = Tern::Test->new()->has(qw/smtp/)->plan(22);
 
 my $conf = Tern::Test::conf_base() . <<'EOF';
 mail {
@@ -47,6 +47,18 @@ $t->write_file('bad2.conf', "events {}\nworker_processes 1 2;\n");
 ($rc, $out, $err) = $t->tern('-c', $t->testdir() . '/bad2.conf', '-t');
 like($err, qr/invalid number of arguments in "worker_processes" directive/,
     'argument count checked');
+
+$t->write_file('bad3.conf', "events {}\nmail {\n    server {\n"
+    . "        listen 127.0.0.1:1 ssl;\n        protocol smtp;\n    }\n}\n");
+($rc, $out, $err) = $t->tern('-c', $t->testdir() . '/bad3.conf', '-t');
+like($err, qr/no "ssl_certificate" is defined for the ssl listener/,
+    'ssl listener without a certificate refused');
+
+# the shipped configuration passes -t on a fresh prefix (its certificate
+# is made at the first start, not by -t)
+
+($rc, $out, $err) = $t->tern('-c', "$Tern::Test::ROOT/conf/tern.conf", '-t');
+is($rc, 0, 'conf/tern.conf passes -t');
 
 $t->run();
 

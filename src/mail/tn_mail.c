@@ -237,10 +237,21 @@ tn_mail_add_listening(tn_conf_t *cf, tn_mail_core_main_conf_t *cmcf)
     tn_listening_t           *ls;
     tn_mail_listen_t         *listen;
     tn_mail_addr_conf_t      *addr;
+    tn_mail_core_srv_conf_t  *cscf;
 
     listen = cmcf->listen.elts;
 
     for (i = 0; i < cmcf->listen.nelts; i++) {
+
+        cscf = listen[i].ctx->srv_conf[tn_mail_core_module.ctx_index];
+
+        if (listen[i].ssl && cscf->ssl_enable != 1 && !cscf->ssl_deferred) {
+            tn_log_error(TN_LOG_EMERG, cf->log, 0,
+                         "no \"ssl_certificate\" is defined for "
+                         "the ssl listener in %s:%ui",
+                         cscf->file_name, cscf->line);
+            return TN_ERROR;
+        }
 
         ls = tn_create_listening(cf, &listen[i].sockaddr.sockaddr,
                                  listen[i].socklen);

@@ -56,7 +56,6 @@ typedef struct {
     tn_mail_protocol_t     *protocol;
 
     tn_msec_t               timeout;       /* protocol idle timeout */
-    tn_msec_t               resolver_timeout;
 
     tn_str_t                server_name;
 
@@ -66,14 +65,13 @@ typedef struct {
     /* TLS */
     tn_ssl_t                ssl;
     tn_flag_t               ssl_enable;    /* a certificate is set */
+    tn_flag_t               ssl_deferred;  /* to be made at start (-t) */
     tn_str_t                certificate;
     tn_str_t                certificate_key;
     tn_flag_t               certificate_auto;
     time_t                  session_timeout;
     tn_msec_t               handshake_timeout;
     tn_array_t             *sni;           /* of tn_mail_sni_conf_t */
-
-    tn_resolver_t          *resolver;      /* per worker, set at init */
 
     u_char                 *file_name;
     tn_uint_t               line;

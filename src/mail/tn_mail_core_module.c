@@ -177,7 +177,6 @@ tn_mail_core_create_srv_conf(tn_conf_t *cf)
     }
 
     cscf->timeout = TN_CONF_UNSET_MSEC;
-    cscf->resolver_timeout = TN_CONF_UNSET_MSEC;
     cscf->max_errors = TN_CONF_UNSET_UINT;
     cscf->auth_failure_delay = TN_CONF_UNSET_MSEC;
     cscf->ssl_enable = TN_CONF_UNSET;
@@ -200,8 +199,6 @@ tn_mail_core_merge_srv_conf(tn_conf_t *cf, void *parent, void *child)
     tn_mail_core_srv_conf_t *conf = child;
 
     tn_conf_merge_msec_value(conf->timeout, prev->timeout, 300000);
-    tn_conf_merge_msec_value(conf->resolver_timeout, prev->resolver_timeout,
-                              30000);
     tn_conf_merge_uint_value(conf->max_errors, prev->max_errors, 10);
     tn_conf_merge_msec_value(conf->auth_failure_delay,
                               prev->auth_failure_delay, 2000);
@@ -267,6 +264,7 @@ tn_mail_core_ssl(tn_conf_t *cf, tn_mail_core_srv_conf_t *conf)
         if (tn_test_config || tn_process == TN_PROCESS_CLI) {
             /* made when the server starts */
             conf->ssl_enable = 0;
+            conf->ssl_deferred = 1;
             return TN_OK;
         }
 

@@ -258,12 +258,8 @@ tn_mail_smtp_resolve_ptr(tn_mail_session_t *s, tn_connection_t *c)
 {
     tn_resolver_t            *r;
     tn_resolver_ctx_t        *ctx;
-    tn_mail_core_srv_conf_t  *cscf;
 
-    cscf = tn_mail_get_module_srv_conf(s, tn_mail_core_module);
-
-    r = cscf->resolver ? cscf->resolver
-                       : tn_resolver_get((tn_cycle_t *) tn_cycle);
+    r = tn_resolver_get((tn_cycle_t *) tn_cycle);
 
     if (r == NULL
         || (c->sockaddr->sa_family != AF_INET
