@@ -241,7 +241,8 @@ void tn_mail_send(tn_event_t *wev);
  * TN_MAIL_PARSE_INVALID_COMMAND or TN_MAIL_PARSE_LINE_TOO_LONG (the
  * error was counted in s->errors; the caller replies; when s->errors
  * passed max_errors the caller gets TN_ERROR after the session was
- * closed with errmsg sent).
+ * closed with errmsg sent).  errmsg replaces s->out: a protocol that
+ * queues replies behind s->out passes NULL and checks s->errors itself.
  */
 tn_int_t tn_mail_read_command(tn_mail_session_t *s, tn_connection_t *c,
     tn_int_t (*parse)(tn_mail_parse_t *p, tn_buf_t *b), tn_str_t *errmsg);

@@ -14,6 +14,15 @@
  * penalty).  A good login clears the count.  Counts are forgotten after
  * an hour without failures.
  *
+ * Failures are also counted per login name (lowercased, as the store
+ * compares them), whether or not the account exists: after 100 in a row
+ * (NIST SP 800-63B 5.2.2), with no more than 15 minutes between two, the
+ * name is refused without a password check until 15 minutes have passed
+ * since the last failure.  Then the count starts again: a lock that
+ * expires, so that an attacker cannot shut a user out for good.  A login
+ * found in the cache of good logins still passes (the attacker does not
+ * know that password), so clients that logged in lately go on working.
+ *
  * Good logins are cached for 60 s so that clients reconnecting often do
  * not cost a password hash each time.  The cache key is HMAC-SHA256 with
  * a per-worker random secret over the lowercased address, a NUL and the
@@ -36,7 +45,10 @@
 
 #define TN_MAIL_AUTH_DELAY_MAX       15000     /* ms */
 #define TN_MAIL_AUTH_PENALTY_TTL     3600      /* s */
-#define TN_MAIL_AUTH_PENALTY_MAX     10000     /* addresses */
+#define TN_MAIL_AUTH_PENALTY_MAX     10000     /* addresses, names */
+
+#define TN_MAIL_AUTH_ACCOUNT_FAILURES  100     /* in a row, then locked */
+#define TN_MAIL_AUTH_ACCOUNT_LOCK      900     /* s */
 
 #define TN_MAIL_AUTH_CACHE_TTL       60        /* s */
 #define TN_MAIL_AUTH_CACHE_MAX       10000     /* entries */
@@ -84,6 +96,9 @@ typedef struct {
 
 
 static tn_int_t tn_mail_auth_init_worker(tn_log_t *log);
+static tn_int_t tn_mail_auth_post(tn_mail_session_t *s,
+    tn_mail_auth_state_t *st, u_char *addr, size_t len, tn_str_t *passwd,
+    u_char *key);
 static tn_mail_auth_state_t *tn_mail_auth_get_state(tn_mail_session_t *s);
 static void tn_mail_auth_cleanup(void *data);
 static tn_int_t tn_mail_auth_key(u_char *addr, size_t len, tn_str_t *passwd,
@@ -102,6 +117,10 @@ static void tn_mail_auth_finish(tn_mail_auth_state_t *st, tn_int_t rc,
 static void tn_mail_auth_event(tn_event_t *ev);
 static void tn_mail_auth_penalty_clear(tn_mail_session_t *s);
 static tn_msec_t tn_mail_auth_penalty_add(tn_mail_session_t *s);
+static tn_mail_auth_penalty_t *tn_mail_auth_count(tn_hash_t *h, u_char *key,
+    size_t len, time_t ttl, tn_log_t *log);
+static tn_uint_t tn_mail_auth_account_locked(u_char *addr, size_t len);
+static void tn_mail_auth_account_clear(u_char *addr, size_t len);
 static void tn_mail_auth_expire(tn_hash_t *h, tn_uint_t penalty);
 
 
@@ -109,6 +128,7 @@ static tn_uint_t  tn_mail_auth_ready;
 static u_char     tn_mail_auth_secret[32];
 static tn_hash_t  tn_mail_auth_penalties;
 static tn_hash_t  tn_mail_auth_cache;
+static tn_hash_t  tn_mail_auth_accounts;
 
 
 tn_int_t
@@ -117,8 +137,6 @@ tn_mail_auth(tn_mail_session_t *s, tn_str_t *login, tn_str_t *passwd,
 {
     tn_int_t               rc;
     tn_connection_t       *c;
-    tn_thread_task_t      *task;
-    tn_mail_auth_task_t   *t;
     tn_mail_auth_state_t  *st;
     u_char                 addr[TN_STORE_ADDRESS_MAX + 1];
     u_char                 key[TN_MAIL_AUTH_KEY_LEN];
@@ -158,35 +176,25 @@ tn_mail_auth(tn_mail_session_t *s, tn_str_t *login, tn_str_t *passwd,
 
     if (tn_mail_auth_cache_find(s, key) == TN_OK) {
         tn_mail_auth_penalty_clear(s);
+        tn_mail_auth_account_clear(addr, login->len);
         tn_mail_auth_finish(st, TN_OK, 0);
         rc = TN_OK;
         goto done;
     }
 
-    task = tn_mail_task_alloc(s, sizeof(tn_mail_auth_task_t),
-                              tn_mail_auth_handler, tn_mail_auth_task_done);
-    if (task == NULL) {
-        st->busy = 0;
+    if (tn_mail_auth_account_locked(addr, login->len)) {
+        tn_log_error(TN_LOG_INFO, c->log, 0, "login refused without a "
+                     "check: too many failed logins for this name");
+        tn_mail_auth_fail(s, st, login->data, login->len);
+        rc = TN_OK;
         goto done;
     }
 
-    t = task->ctx;
-    t->conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
-    t->state = st;
-    t->addr_len = login->len;
-    t->passwd_len = passwd->len;
-    tn_memcpy(t->addr, addr, login->len);
-    tn_memcpy(t->passwd, passwd->data, passwd->len);
-    tn_memcpy(t->key, key, sizeof(key));
+    rc = tn_mail_auth_post(s, st, addr, login->len, passwd, key);
 
-    if (tn_mail_task_post(s, task) != TN_OK) {
-        tn_explicit_memzero(t->passwd, sizeof(t->passwd));
-        tn_mail_task_free(s, task);
+    if (rc != TN_OK) {
         st->busy = 0;
-        goto done;
     }
-
-    rc = TN_OK;
 
 done:
 
@@ -194,6 +202,41 @@ done:
     tn_explicit_memzero(passwd->data, passwd->len);
 
     return rc;
+}
+
+
+/* the password check goes to the thread pool: TN_OK or TN_ERROR */
+
+static tn_int_t
+tn_mail_auth_post(tn_mail_session_t *s, tn_mail_auth_state_t *st,
+    u_char *addr, size_t len, tn_str_t *passwd, u_char *key)
+{
+    tn_thread_task_t     *task;
+    tn_mail_auth_task_t  *t;
+
+    task = tn_mail_task_alloc(s, sizeof(tn_mail_auth_task_t),
+                              tn_mail_auth_handler, tn_mail_auth_task_done);
+    if (task == NULL) {
+        return TN_ERROR;
+    }
+
+    t = task->ctx;
+    t->conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
+    t->state = st;
+    t->addr_len = len;
+    t->passwd_len = passwd->len;
+    tn_memcpy(t->addr, addr, len);
+    tn_memcpy(t->passwd, passwd->data, passwd->len);
+    tn_memcpy(t->key, key, TN_MAIL_AUTH_KEY_LEN);
+
+    if (tn_mail_task_post(s, task) != TN_OK) {
+        tn_explicit_memzero(t->passwd, sizeof(t->passwd));
+        tn_explicit_memzero(t->key, sizeof(t->key));
+        tn_mail_task_free(s, task);
+        return TN_ERROR;
+    }
+
+    return TN_OK;
 }
 
 
@@ -216,6 +259,12 @@ tn_mail_auth_init_worker(tn_log_t *log)
     }
 
     if (tn_hash_init(&tn_mail_auth_cache, 1024, log) != TN_OK) {
+        tn_hash_free(&tn_mail_auth_penalties);
+        return TN_ERROR;
+    }
+
+    if (tn_hash_init(&tn_mail_auth_accounts, 1024, log) != TN_OK) {
+        tn_hash_free(&tn_mail_auth_cache);
         tn_hash_free(&tn_mail_auth_penalties);
         return TN_ERROR;
     }
@@ -406,11 +455,15 @@ tn_mail_auth_task_done(tn_mail_session_t *s, tn_thread_task_t *task)
     }
 
     if (rc == TN_DECLINED) {
+        (void) tn_mail_auth_count(&tn_mail_auth_accounts, t->addr,
+                                  t->addr_len, TN_MAIL_AUTH_ACCOUNT_LOCK,
+                                  s->connection->log);
         tn_mail_auth_fail(s, st, t->addr, t->addr_len);
 
     } else {
         if (rc == TN_OK) {
             tn_mail_auth_penalty_clear(s);
+            tn_mail_auth_account_clear(t->addr, t->addr_len);
         }
 
         tn_mail_auth_finish(st, rc, 0);
@@ -541,39 +594,12 @@ tn_mail_auth_penalty_add(tn_mail_session_t *s)
     cscf = tn_mail_get_module_srv_conf(s, tn_mail_core_module);
     addr = &s->connection->addr_text;
 
-    pe = tn_hash_find(&tn_mail_auth_penalties, addr->data, addr->len);
-
-    if (pe && pe->last + TN_MAIL_AUTH_PENALTY_TTL < tn_time()) {
-        pe->failures = 0;
-    }
-
+    pe = tn_mail_auth_count(&tn_mail_auth_penalties, addr->data, addr->len,
+                            TN_MAIL_AUTH_PENALTY_TTL, s->connection->log);
     if (pe == NULL) {
-        if (tn_hash_count(&tn_mail_auth_penalties)
-            >= TN_MAIL_AUTH_PENALTY_MAX)
-        {
-            tn_mail_auth_expire(&tn_mail_auth_penalties, 1);
-        }
-
-        pe = tn_alloc(sizeof(tn_mail_auth_penalty_t), s->connection->log);
-
-        if (pe && tn_hash_add(&tn_mail_auth_penalties, addr->data,
-                              addr->len, pe)
-                  != TN_OK)
-        {
-            tn_free(pe);
-            pe = NULL;
-        }
-
-        if (pe == NULL) {
-            /* no memory: the base delay still applies */
-            return cscf->auth_failure_delay;
-        }
-
-        pe->failures = 0;
+        /* no memory: the base delay still applies */
+        return cscf->auth_failure_delay;
     }
-
-    pe->failures++;
-    pe->last = tn_time();
 
     delay = cscf->auth_failure_delay;
 
@@ -582,6 +608,77 @@ tn_mail_auth_penalty_add(tn_mail_session_t *s)
     }
 
     return tn_min(delay, TN_MAIL_AUTH_DELAY_MAX);
+}
+
+
+/*
+ * Counts one failure for key in a table of tn_mail_auth_penalty_t, the
+ * count starting again when the last one is older than ttl seconds.
+ * The entry, or NULL when there is no memory for it.
+ */
+
+static tn_mail_auth_penalty_t *
+tn_mail_auth_count(tn_hash_t *h, u_char *key, size_t len, time_t ttl,
+    tn_log_t *log)
+{
+    tn_mail_auth_penalty_t  *pe;
+
+    pe = tn_hash_find(h, key, len);
+
+    if (pe && pe->last + ttl < tn_time()) {
+        pe->failures = 0;
+    }
+
+    if (pe == NULL) {
+        if (tn_hash_count(h) >= TN_MAIL_AUTH_PENALTY_MAX) {
+            tn_mail_auth_expire(h, 1);
+        }
+
+        pe = tn_alloc(sizeof(tn_mail_auth_penalty_t), log);
+
+        if (pe && tn_hash_add(h, key, len, pe) != TN_OK) {
+            tn_free(pe);
+            pe = NULL;
+        }
+
+        if (pe == NULL) {
+            return NULL;
+        }
+
+        pe->failures = 0;
+    }
+
+    pe->failures++;
+    pe->last = tn_time();
+
+    return pe;
+}
+
+
+/* addr is lowercased */
+
+static tn_uint_t
+tn_mail_auth_account_locked(u_char *addr, size_t len)
+{
+    tn_mail_auth_penalty_t  *pe;
+
+    pe = tn_hash_find(&tn_mail_auth_accounts, addr, len);
+
+    return pe != NULL
+           && pe->failures >= TN_MAIL_AUTH_ACCOUNT_FAILURES
+           && pe->last + TN_MAIL_AUTH_ACCOUNT_LOCK >= tn_time();
+}
+
+
+static void
+tn_mail_auth_account_clear(u_char *addr, size_t len)
+{
+    tn_mail_auth_penalty_t  *pe;
+
+    pe = tn_hash_delete(&tn_mail_auth_accounts, addr, len);
+    if (pe) {
+        tn_free(pe);
+    }
 }
 
 

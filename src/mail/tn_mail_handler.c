@@ -383,7 +383,7 @@ tn_mail_read_command(tn_mail_session_t *s, tn_connection_t *c,
                      rc == TN_MAIL_PARSE_LINE_TOO_LONG
                      ? "too long command line" : "invalid command");
 
-        if (s->errors >= cscf->max_errors) {
+        if (errmsg != NULL && s->errors >= cscf->max_errors) {
             tn_log_error(TN_LOG_INFO, c->log, 0,
                          "client sent too many invalid commands");
 

@@ -1261,7 +1261,9 @@ tn_mail_data_write(tn_mail_data_parse_t *p, tn_buf_t *out, u_char ch)
 {
     if (!(p->bare_lf || p->bare_cr || p->nul || p->too_big)) {
 
-        if (p->max_size && p->size >= p->max_size) {
+        /* RFC 1870: the size with CRLF line ends, as sent */
+
+        if (p->max_size && p->vsize + (ch == LF ? 2 : 1) > p->max_size) {
             p->too_big = 1;
 
         } else {

@@ -211,7 +211,7 @@ typedef struct {
     unsigned    bare_lf:1;  /* a LF not preceded by CR was seen */
     unsigned    bare_cr:1;  /* a CR not followed by LF was seen */
     unsigned    nul:1;
-    unsigned    too_big:1;  /* size went past max_size */
+    unsigned    too_big:1;  /* vsize went past max_size */
     unsigned    header_end:1;  /* the empty line after the header was seen */
     unsigned    bdat:1;     /* BDAT chunks: no dot-stuffing, no end line */
 } tn_mail_data_parse_t;

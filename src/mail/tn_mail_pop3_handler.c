@@ -115,6 +115,8 @@ static tn_int_t tn_mail_pop3_msg(tn_mail_session_t *s, tn_str_t *arg,
     tn_uint_t *n);
 static tn_int_t tn_mail_pop3_out_alloc(tn_mail_session_t *s,
     tn_uint_t file);
+static tn_int_t tn_mail_pop3_open(tn_mail_session_t *s, tn_connection_t *c,
+    tn_store_msg_t *m);
 static tn_int_t tn_mail_pop3_retr_more(tn_mail_session_t *s);
 static tn_int_t tn_mail_pop3_release(tn_mail_session_t *s);
 static void tn_mail_pop3_free_stream(tn_mail_pop3_session_t *ps);
@@ -237,6 +239,18 @@ tn_mail_pop3_read_handler(tn_event_t *rev)
     ps = s->data;
 
     pscf = tn_mail_get_module_srv_conf(s, tn_mail_pop3_module);
+
+    if (c->close) {
+        /*
+         * worker_shutdown_timeout passed.  Ending a session without QUIT
+         * removes nothing (RFC 1939 section 6), so it is safe in any
+         * state; work still in the thread pool is cancelled.
+         */
+        tn_log_error(TN_LOG_INFO, c->log, 0,
+                     "closing the session: the worker is shutting down");
+        tn_mail_close_connection(c);
+        return;
+    }
 
     if (rev->timedout) {
         rev->timedout = 0;
@@ -963,8 +977,8 @@ tn_mail_pop3_quit(tn_mail_session_t *s, tn_connection_t *c)
         return TN_OK;
     }
 
+    /* base.cancel stays NULL: the expunge leaves nothing to release */
     t = task->ctx;
-    t->base.cancel = tn_mail_pop3_load_cancel;
     t->conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
     t->user = *s->user;
 
@@ -1164,11 +1178,7 @@ tn_mail_pop3_retr(tn_mail_session_t *s, tn_connection_t *c)
 
     m = &ps->mb->msgs[n - 1];
 
-    ps->fd = open(m->path, O_RDONLY|O_NOFOLLOW|O_CLOEXEC);
-
-    if (ps->fd == TN_INVALID_FILE) {
-        tn_log_error(TN_LOG_ERR, c->log, tn_errno,
-                     "open(\"%s\") failed", m->path);
+    if (tn_mail_pop3_open(s, c, m) != TN_OK) {
         tn_mail_pop3_reply(s, "-ERR [SYS/TEMP] message %ui is not "
                               "available", n);
         return TN_OK;
@@ -1195,6 +1205,42 @@ tn_mail_pop3_retr(tn_mail_session_t *s, tn_connection_t *c)
         s->out_more = NULL;
         tn_mail_pop3_reply(s, "-ERR [SYS/TEMP] message %ui is not "
                               "available", n);
+    }
+
+    return TN_OK;
+}
+
+
+/*
+ * Opens a message of the maildrop into ps->fd.  The path comes from the
+ * index, but the file may have been replaced since the login by another
+ * program with access to the Maildir: a symlink is refused (O_NOFOLLOW),
+ * and so is anything but a regular file -- O_NONBLOCK keeps the open() of
+ * a FIFO from stopping the worker.  TN_OK or TN_ERROR (logged).
+ */
+
+static tn_int_t
+tn_mail_pop3_open(tn_mail_session_t *s, tn_connection_t *c,
+    tn_store_msg_t *m)
+{
+    struct stat              sb;
+    tn_mail_pop3_session_t  *ps = s->data;
+
+    ps->fd = open(m->path, O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_NOCTTY
+                           |O_CLOEXEC);
+
+    if (ps->fd == TN_INVALID_FILE) {
+        tn_log_error(TN_LOG_ERR, c->log, tn_errno,
+                     "open(\"%s\") failed", m->path);
+        return TN_ERROR;
+    }
+
+    if (fstat(ps->fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+        tn_log_error(TN_LOG_ERR, c->log, 0,
+                     "\"%s\" is not a regular file", m->path);
+        (void) close(ps->fd);
+        ps->fd = TN_INVALID_FILE;
+        return TN_ERROR;
     }
 
     return TN_OK;

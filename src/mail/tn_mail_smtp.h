@@ -102,6 +102,8 @@ typedef struct {
     tn_str_t                helo;          /* c->pool, printable ASCII */
     u_char                  helo_buf[TN_MAIL_SMTP_HELO_MAX];
     unsigned                esmtp:1;
+    /* the read timer is the deadline of the command being read */
+    unsigned                deadline:1;
 
     tn_mail_smtp_tx_t      *tx;
 
@@ -113,6 +115,9 @@ typedef struct {
 
     /* the PTR name being confirmed */
     tn_str_t                ptr_name;
+
+    /* "none" or "PROTOCOL/CIPHER", for the log lines */
+    tn_str_t                tls;
 
     tn_uint_t               messages;      /* queued in this session */
     size_t                  data_read;     /* this slice, see DATA_SLICE */

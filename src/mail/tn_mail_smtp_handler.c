@@ -69,12 +69,16 @@ static void tn_mail_smtp_greeting(tn_mail_session_t *s, tn_connection_t *c);
 static void tn_mail_smtp_block_reading(tn_event_t *rev);
 static void tn_mail_smtp_read_handler(tn_event_t *rev);
 static void tn_mail_smtp_process(tn_mail_session_t *s, tn_connection_t *c);
+static tn_int_t tn_mail_smtp_run(tn_mail_session_t *s, tn_connection_t *c,
+    tn_int_t rc);
 static tn_int_t tn_mail_smtp_dispatch(tn_mail_session_t *s,
     tn_connection_t *c);
 static void tn_mail_smtp_enter_state(tn_mail_session_t *s,
     tn_mail_smtp_state_e state);
 static void tn_mail_smtp_reply(tn_mail_session_t *s, const char *fmt, ...);
 static void tn_mail_smtp_error(tn_mail_session_t *s, const char *fmt, ...);
+static void tn_mail_smtp_goodbye(tn_mail_session_t *s, tn_connection_t *c,
+    tn_uint_t now, const char *fmt);
 static void tn_mail_smtp_session_cleanup(void *data);
 
 static tn_int_t tn_mail_smtp_helo(tn_mail_session_t *s, tn_connection_t *c);
@@ -93,6 +97,8 @@ static tn_int_t tn_mail_smtp_data(tn_mail_session_t *s, tn_connection_t *c);
 static tn_int_t tn_mail_smtp_received(tn_mail_session_t *s,
     tn_connection_t *c);
 static void tn_mail_smtp_data_handler(tn_event_t *rev);
+static tn_int_t tn_mail_smtp_data_consume(tn_mail_session_t *s,
+    tn_connection_t *c);
 static tn_int_t tn_mail_smtp_spool_write(tn_mail_smtp_tx_t *tx);
 static void tn_mail_smtp_data_end(tn_mail_session_t *s, tn_connection_t *c);
 static void tn_mail_smtp_delivered(tn_mail_session_t *s,
@@ -115,8 +121,8 @@ static tn_mail_smtp_tx_t *tn_mail_smtp_tx_create(tn_mail_session_t *s,
 static void tn_mail_smtp_tx_reset(tn_mail_session_t *s);
 static void tn_mail_smtp_tx_cleanup(void *data);
 static void tn_mail_smtp_queue_id(u_char *id);
-static u_char *tn_mail_smtp_tls_info(tn_connection_t *c, u_char *buf,
-    u_char *last);
+static void tn_mail_smtp_tls_info(tn_mail_session_t *s,
+    tn_connection_t *c);
 
 
 #define TN_SMTP_CMD_STATES                                                   \
@@ -188,10 +194,6 @@ static char  *tn_mail_smtp_state_names[] = {
 #endif
 
 
-static tn_str_t  tn_mail_smtp_too_many_errors =
-    tn_string("421 4.7.0 Too many errors" CRLF);
-
-
 /* the session */
 
 void
@@ -211,6 +213,9 @@ tn_mail_smtp_init_session(tn_mail_session_t *s, tn_connection_t *c)
 
     s->data = sctx;
     sctx->state = tn_smtp_state_connect;
+
+    /* implicit TLS is up already */
+    tn_mail_smtp_tls_info(s, c);
 
     if (s->buffer == NULL) {
         s->buffer = tn_create_temp_buf(c->pool, sscf->client_buffer_size);
@@ -423,7 +428,8 @@ tn_mail_smtp_block_reading(tn_event_t *rev)
     c = rev->data;
 
     if (c->close) {
-        tn_mail_close_connection(c);
+        tn_mail_smtp_goodbye(c->data, c, 1, "421 4.3.2 %V Service "
+                             "shutting down");
         return;
     }
 }
@@ -435,7 +441,6 @@ tn_mail_smtp_read_handler(tn_event_t *rev)
     tn_connection_t          *c;
     tn_mail_session_t        *s;
     tn_mail_smtp_session_t   *sctx;
-    tn_mail_core_srv_conf_t  *cscf;
 
     c = rev->data;
     s = c->data;
@@ -446,33 +451,15 @@ tn_mail_smtp_read_handler(tn_event_t *rev)
 
         tn_log_error(TN_LOG_INFO, c->log, TN_ETIMEDOUT, "client timed out");
 
-        cscf = tn_mail_get_module_srv_conf(s, tn_mail_core_module);
-
         c->timedout = 1;
-        c->idle = 0;
-        s->quit = 1;
 
-        tn_mail_smtp_reply(s, "421 4.4.2 %V Error: timeout exceeded",
-                           &cscf->server_name);
-        tn_mail_smtp_enter_state(s, tn_smtp_state_quit);
-        tn_mail_send(c->write);
+        tn_mail_smtp_goodbye(s, c, 0, "421 4.4.2 %V Error: timeout "
+                             "exceeded");
         return;
     }
 
     if (c->close) {
-        /* the worker is shutting down: a session between transactions */
-
-        if (c->error || sctx->state == tn_smtp_state_quit) {
-            tn_mail_close_connection(c);
-            return;
-        }
-
-        c->idle = 0;
-        s->quit = 1;
-
-        tn_mail_smtp_reply(s, "421 4.3.2 Service shutting down");
-        tn_mail_smtp_enter_state(s, tn_smtp_state_quit);
-        tn_mail_send(c->write);
+        tn_mail_smtp_goodbye(s, c, 1, "421 4.3.2 %V Service shutting down");
         return;
     }
 
@@ -517,8 +504,13 @@ tn_mail_smtp_process(tn_mail_session_t *s, tn_connection_t *c)
             break;
         }
 
-        rc = tn_mail_read_command(s, c, tn_mail_smtp_parse_command,
-                                  &tn_mail_smtp_too_many_errors);
+        /*
+         * NULL: the limit is checked below, once the reply to the bad
+         * line is queued; the core's errmsg would replace s->out, losing
+         * the replies before it and leaving s->out pointing at a static
+         * string while more replies were appended to it.
+         */
+        rc = tn_mail_read_command(s, c, tn_mail_smtp_parse_command, NULL);
 
         if (rc == TN_ERROR) {
             /* closed */
@@ -526,66 +518,89 @@ tn_mail_smtp_process(tn_mail_session_t *s, tn_connection_t *c)
         }
 
         if (rc == TN_AGAIN) {
-            tn_event_add_timer(c->read, sscf->timeout);
-
-            /* between transactions a shutting down worker may close it */
-            c->idle = (sctx->state == tn_smtp_state_greeted
-                       || sctx->state == tn_smtp_state_idle);
-            break;
-        }
-
-        c->idle = 0;
-
-        if (rc == TN_MAIL_PARSE_INVALID_COMMAND) {
-            tn_mail_smtp_reply(s, "500 5.5.2 Bad command line");
-
-        } else if (rc == TN_MAIL_PARSE_LINE_TOO_LONG) {
-            tn_mail_smtp_reply(s, "500 5.5.2 Line too long");
-
-        } else {
-            rc = tn_mail_smtp_dispatch(s, c);
-
-            if (rc == TN_ERROR) {
-                tn_mail_core_srv_conf_t  *cscf;
-
-                cscf = tn_mail_get_module_srv_conf(s, tn_mail_core_module);
-
-                tn_mail_smtp_reply(s, "%V", &cscf->protocol
-                                                ->internal_server_error);
-                /* the text has its CRLF already */
-                sctx->out->last -= 2;
-                s->out.len -= 2;
-
-                s->quit = 1;
-                tn_mail_smtp_enter_state(s, tn_smtp_state_quit);
-                break;
+            /*
+             * smtp_timeout is a deadline for the next whole command, not
+             * for each read: it is armed once a command is over, and a
+             * line (or a TLS record) that trickles in byte by byte does
+             * not move it (slowloris).
+             */
+            if (!c->read->timer_set || !sctx->deadline) {
+                tn_event_add_timer(c->read, sscf->timeout);
+                sctx->deadline = 1;
             }
-        }
 
-        tn_mail_parse_reset(&s->parse);
-
-        if (s->errors >= sscf->max_errors && !s->quit) {
-            tn_log_error(TN_LOG_INFO, c->log, 0,
-                         "client sent too many bad commands");
-
-            tn_mail_smtp_reply(s, "421 4.7.0 Too many errors");
-            s->quit = 1;
-            tn_mail_smtp_enter_state(s, tn_smtp_state_quit);
             break;
         }
 
-        if (rc == TN_AGAIN || s->quit) {
+        sctx->deadline = 0;
+
+        if (tn_mail_smtp_run(s, c, rc) != TN_OK) {
             break;
         }
     }
 
-    if (c->read->timer_set && !c->idle && sctx->state != tn_smtp_state_data
+    if (c->read->timer_set && sctx->state != tn_smtp_state_data
         && (s->task || sctx->delivery))
     {
         tn_event_del_timer(c->read);
     }
 
     tn_mail_send(c->write);
+}
+
+
+/*
+ * Answers the line tn_mail_smtp_process() read (rc is what the parser
+ * said of it).  TN_OK: go on with the next line; TN_AGAIN: stop, the
+ * command waits for something or the session ends.
+ */
+static tn_int_t
+tn_mail_smtp_run(tn_mail_session_t *s, tn_connection_t *c, tn_int_t rc)
+{
+    tn_mail_smtp_session_t   *sctx;
+    tn_mail_smtp_srv_conf_t  *sscf;
+    tn_mail_core_srv_conf_t  *cscf;
+
+    sctx = s->data;
+    sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
+
+    if (rc == TN_MAIL_PARSE_INVALID_COMMAND) {
+        tn_mail_smtp_reply(s, "500 5.5.2 Bad command line");
+
+    } else if (rc == TN_MAIL_PARSE_LINE_TOO_LONG) {
+        tn_mail_smtp_reply(s, "500 5.5.2 Line too long");
+
+    } else {
+        rc = tn_mail_smtp_dispatch(s, c);
+
+        if (rc == TN_ERROR) {
+            cscf = tn_mail_get_module_srv_conf(s, tn_mail_core_module);
+
+            tn_mail_smtp_reply(s, "%V",
+                               &cscf->protocol->internal_server_error);
+            /* the text has its CRLF already */
+            sctx->out->last -= 2;
+            s->out.len -= 2;
+
+            s->quit = 1;
+            tn_mail_smtp_enter_state(s, tn_smtp_state_quit);
+            return TN_AGAIN;
+        }
+    }
+
+    tn_mail_parse_reset(&s->parse);
+
+    if (s->errors >= sscf->max_errors && !s->quit) {
+        tn_log_error(TN_LOG_INFO, c->log, 0,
+                     "client sent too many bad commands");
+
+        tn_mail_smtp_reply(s, "421 4.7.0 Too many errors");
+        s->quit = 1;
+        tn_mail_smtp_enter_state(s, tn_smtp_state_quit);
+        return TN_AGAIN;
+    }
+
+    return (rc == TN_AGAIN || s->quit) ? TN_AGAIN : TN_OK;
 }
 
 
@@ -698,16 +713,57 @@ tn_mail_smtp_error(tn_mail_session_t *s, const char *fmt, ...)
 }
 
 
+/*
+ * The last reply, "421 ... %V ..." (the server name), then close: after
+ * it is sent, or at once when now is set (worker_shutdown_timeout
+ * passed: the worker is exiting and waits for nobody).  In the middle of
+ * STARTTLS, or when the last reply is already out, it only closes.
+ */
+static void
+tn_mail_smtp_goodbye(tn_mail_session_t *s, tn_connection_t *c,
+    tn_uint_t now, const char *fmt)
+{
+    tn_mail_smtp_session_t   *sctx;
+    tn_mail_core_srv_conf_t  *cscf;
+
+    sctx = s->data;
+    cscf = tn_mail_get_module_srv_conf(s, tn_mail_core_module);
+
+    if (sctx == NULL || sctx->state == tn_smtp_state_quit
+        || sctx->state == tn_smtp_state_starttls)
+    {
+        tn_mail_close_connection(c);
+        return;
+    }
+
+    tn_mail_smtp_reply(s, fmt, &cscf->server_name);
+
+    s->quit = 1;
+    tn_mail_smtp_enter_state(s, tn_smtp_state_quit);
+
+    /* nothing is read any more; a DATA handler must not run again */
+    c->read->handler = tn_mail_smtp_read_handler;
+
+    if (!now) {
+        tn_mail_send(c->write);
+        return;
+    }
+
+    /* one try, whatever the socket takes */
+    (void) c->send(c, s->out.data, s->out.len);
+
+    tn_mail_close_connection(c);
+}
+
+
 /* c->pool cleanup: the session is closing */
 static void
 tn_mail_smtp_session_cleanup(void *data)
 {
     tn_mail_session_t *s = data;
 
-    u_char                   *p;
     tn_connection_t          *c;
     tn_mail_smtp_session_t   *sctx;
-    u_char                    tls[128];
 
     c = s->connection;
     sctx = s->data;
@@ -728,13 +784,12 @@ tn_mail_smtp_session_cleanup(void *data)
         return;
     }
 
-    p = tn_mail_smtp_tls_info(c, tls, tls + sizeof(tls));
-
     c->log->action = NULL;
 
+    /* c->ssl is gone by now: the TLS data were kept at the handshake */
     tn_log_error(TN_LOG_INFO, c->log, 0,
-                 "smtp session closed: helo=%V, messages=%ui, tls=%*s",
-                 &sctx->helo, sctx->messages, (size_t) (p - tls), tls);
+                 "smtp session closed: helo=%V, messages=%ui, tls=%V",
+                 &sctx->helo, sctx->messages, &sctx->tls);
 }
 
 
@@ -1263,18 +1318,13 @@ tn_mail_smtp_data_handler(tn_event_t *rev)
 {
     ssize_t                   n;
     size_t                    nread;
-    tn_int_t                  rc;
     tn_buf_t                 *b;
     tn_connection_t          *c;
     tn_mail_session_t        *s;
-    tn_mail_smtp_tx_t        *tx;
-    tn_mail_smtp_session_t   *sctx;
     tn_mail_smtp_srv_conf_t  *sscf;
 
     c = rev->data;
     s = c->data;
-    sctx = s->data;
-    tx = sctx->tx;
 
     c->log->action = "reading message data";
 
@@ -1288,7 +1338,8 @@ tn_mail_smtp_data_handler(tn_event_t *rev)
     }
 
     if (c->close) {
-        tn_mail_close_connection(c);
+        /* the spool file goes with the transaction, nothing is stored */
+        tn_mail_smtp_goodbye(s, c, 1, "421 4.3.2 %V Service shutting down");
         return;
     }
 
@@ -1298,22 +1349,7 @@ tn_mail_smtp_data_handler(tn_event_t *rev)
     for ( ;; ) {
 
         if (b->pos < b->last) {
-            rc = tn_mail_data_parse(&tx->dp, b, tx->spool_buf);
-
-            if (rc == TN_DONE || tx->spool_buf->last == tx->spool_buf->end) {
-                if (tn_mail_smtp_spool_write(tx) != TN_OK) {
-                    tn_log_error(TN_LOG_CRIT, c->log, tx->write_err,
-                                 "write() to \"%s\" failed",
-                                 tx->spool_path);
-                }
-            }
-
-            if (rc == TN_DONE) {
-                if (rev->timer_set) {
-                    tn_event_del_timer(rev);
-                }
-
-                tn_mail_smtp_data_end(s, c);
+            if (tn_mail_smtp_data_consume(s, c) == TN_DONE) {
                 return;
             }
 
@@ -1359,6 +1395,44 @@ tn_mail_smtp_data_handler(tn_event_t *rev)
         b->last += n;
         nread += n;
     }
+}
+
+
+/*
+ * Parses what s->buffer holds into the spool buffer, writing that out
+ * when full.  TN_DONE: the message ended and tn_mail_smtp_data_end()
+ * ran (the session may be gone).
+ */
+static tn_int_t
+tn_mail_smtp_data_consume(tn_mail_session_t *s, tn_connection_t *c)
+{
+    tn_int_t                 rc;
+    tn_mail_smtp_tx_t       *tx;
+    tn_mail_smtp_session_t  *sctx;
+
+    sctx = s->data;
+    tx = sctx->tx;
+
+    rc = tn_mail_data_parse(&tx->dp, s->buffer, tx->spool_buf);
+
+    if (rc == TN_DONE || tx->spool_buf->last == tx->spool_buf->end) {
+        if (tn_mail_smtp_spool_write(tx) != TN_OK) {
+            tn_log_error(TN_LOG_CRIT, c->log, tx->write_err,
+                         "write() to \"%s\" failed", tx->spool_path);
+        }
+    }
+
+    if (rc != TN_DONE) {
+        return TN_OK;
+    }
+
+    if (c->read->timer_set) {
+        tn_event_del_timer(c->read);
+    }
+
+    tn_mail_smtp_data_end(s, c);
+
+    return TN_DONE;
 }
 
 
@@ -1473,11 +1547,9 @@ next:
 static void
 tn_mail_smtp_delivered(tn_mail_session_t *s, tn_store_delivery_t *d)
 {
-    u_char                   *p;
     tn_connection_t          *c;
     tn_mail_smtp_tx_t        *tx;
     tn_mail_smtp_session_t   *sctx;
-    u_char                    tls[128];
 
     c = s->connection;
     sctx = s->data;
@@ -1488,12 +1560,10 @@ tn_mail_smtp_delivered(tn_mail_session_t *s, tn_store_delivery_t *d)
     if (d->rc == TN_OK) {
         sctx->messages++;
 
-        p = tn_mail_smtp_tls_info(c, tls, tls + sizeof(tls));
-
         tn_log_error(TN_LOG_INFO, c->log, 0,
-                     "queued as %s from=<%V> size=%O nrcpt=%ui tls=%*s "
+                     "queued as %s from=<%V> size=%O nrcpt=%ui tls=%V "
                      "client=%V", tx->id, &tx->from, d->size, d->nrcpts,
-                     (size_t) (p - tls), tls, &c->addr_text);
+                     &sctx->tls, &c->addr_text);
 
         tn_mail_smtp_reply(s, "250 2.0.0 Ok: queued as %s", tx->id);
 
@@ -1686,6 +1756,8 @@ tn_mail_smtp_starttls_done(tn_mail_session_t *s, tn_connection_t *c)
     sctx->helo.len = 0;
     sctx->esmtp = 0;
 
+    tn_mail_smtp_tls_info(s, c);
+
     s->out.len = 0;
     s->errors = 0;
 
@@ -1831,13 +1903,29 @@ tn_mail_smtp_queue_id(u_char *id)
 }
 
 
-static u_char *
-tn_mail_smtp_tls_info(tn_connection_t *c, u_char *buf, u_char *last)
+/* sctx->tls for the log lines: "none" or "TLSv1.3/TLS_AES_256_GCM_SHA384" */
+static void
+tn_mail_smtp_tls_info(tn_mail_session_t *s, tn_connection_t *c)
 {
+    u_char                  *p;
+    tn_mail_smtp_session_t  *sctx;
+    u_char                   buf[128];
+
+    sctx = s->data;
+
     if (c->ssl == NULL || !c->ssl->handshaked) {
-        return tn_slprintf(buf, last, "none");
+        tn_str_set(&sctx->tls, "none");
+        return;
     }
 
-    return tn_slprintf(buf, last, "%s/%s", tn_ssl_get_protocol(c),
-                       tn_ssl_get_cipher_name(c));
+    p = tn_slprintf(buf, buf + sizeof(buf), "%s/%s", tn_ssl_get_protocol(c),
+                    tn_ssl_get_cipher_name(c));
+
+    sctx->tls.data = tn_pnalloc(c->pool, p - buf);
+    if (sctx->tls.data == NULL) {
+        tn_str_set(&sctx->tls, "unknown");
+        return;
+    }
+
+    sctx->tls.len = tn_cpymem(sctx->tls.data, buf, p - buf) - sctx->tls.data;
 }

@@ -1262,7 +1262,8 @@ static tn_test_data_case_t  tn_test_data_cases[] = {
     /* max_size: counting goes on, writing stops */
     { S("0123456789\r\n.\r\n"), 5, 0, TN_DONE, 15, S("01234"), TN_F_BIG,
       11, 12, 1 },
-    { S("abc\r\n.\r\n"), 4, 0, TN_DONE, 8, S("abc\n"), 0, 4, 5, 1 },
+    { S("abc\r\n.\r\n"), 5, 0, TN_DONE, 8, S("abc\n"), 0, 4, 5, 1 },
+    { S("abc\r\n.\r\n"), 4, 0, TN_DONE, 8, S("abc"), TN_F_BIG, 4, 5, 1 },
     { S("abc\r\n.\r\n"), 3, 0, TN_DONE, 8, S("abc"), TN_F_BIG, 4, 5, 1 },
     { S("abc\r\n"), 3, 0, TN_AGAIN, 5, S("abc"), TN_F_BIG, 4, 5, 1 },
 
