@@ -18,7 +18,7 @@ use Tern::Test::SMTP;
 
 my $CLIENTS = 5;
 
-my $t = Tern::Test->new()->plan(9);
+my $t = Tern::Test->new()->plan(11);
 
 $t->write_file_expand('tern.conf', Tern::Test::conf_base() . <<'EOF');
 mail {
@@ -100,6 +100,18 @@ while (time() < $deadline) {
 }
 
 ok($s, 'a new worker greets');
+
+# the databases came through the crash intact
+
+my $check = sub {
+    my ($db) = @_;
+    my $out = `sqlite3 '$db' 'PRAGMA integrity_check' 2>&1`;
+    chomp $out;
+    return $out;
+};
+
+is($check->($t->maildir($u) . '/index.db'), 'ok', 'index.db integrity');
+is($check->($t->testdir() . '/tern.db'), 'ok', 'tern.db integrity');
 
 if ($s) {
     $s->print("EHLO x.test\r\nMAIL FROM:<a\@b.test>\r\nRCPT TO:<$u>\r\n"
