@@ -44,6 +44,10 @@
 #define TN_STORE_CONF           0x04000000
 
 
+/* an address with its NUL: 64 + 1 + 255 */
+#define TN_STORE_ADDR_MAX  321
+
+
 typedef struct {
     tn_str_t        prefix;          /* absolute, without a trailing '/' */
     tn_str_t        db_path;         /* PREFIX/tern.db (NUL-terminated) */
@@ -62,7 +66,7 @@ typedef struct {
 
 typedef struct {
     int64_t         id;
-    char            address[320];    /* lowercased local@domain */
+    char            address[TN_STORE_ADDR_MAX]; /* lowercased local@domain */
     char            maildir[PATH_MAX];  /* absolute path of the Maildir */
 } tn_store_user_t;
 
