@@ -62,7 +62,14 @@ is($rc, 0, 'conf/tern.conf passes -t');
 
 $t->run();
 
-my @w = $t->workers();
+# the ports answer as soon as the master listens: wait for the workers
+
+my @w;
+for (1 .. 50) {
+    @w = $t->workers();
+    last if @w == 2;
+    select undef, undef, undef, 0.1;
+}
 is(scalar @w, 2, 'two workers');
 
 # a session works

@@ -44,7 +44,14 @@ is((stat($t->maildir('u@example.test')))[4], $uid,
 
 $t->run();
 
-my @uids = map { worker_uid($_) } $t->workers();
+# the ports answer as soon as the master listens: wait for the workers
+
+my @uids;
+for (1 .. 50) {
+    @uids = map { worker_uid($_) } $t->workers();
+    last if @uids == 1 && $uids[0] == $uid;
+    select undef, undef, undef, 0.1;
+}
 ok(@uids && !grep({ $_ != $uid } @uids), 'workers run as nobody');
 
 my $out = `swaks --server 127.0.0.1:@{[ $t->port(8025) ]} --to u\@example.test \\

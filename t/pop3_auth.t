@@ -38,6 +38,8 @@ mail {
         listen 127.0.0.1:%%PORT_8111%%;
         protocol pop3;
         auth_failure_delay 0;
+        # the per-name lock is tested from one address: no address block
+        auth_block_after 0;
     }
 }
 EOF

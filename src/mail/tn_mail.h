@@ -61,6 +61,9 @@ typedef struct {
 
     tn_uint_t               max_errors;
     tn_msec_t               auth_failure_delay;
+    /* failed logins of a client address before it is blocked; 0: never */
+    tn_uint_t               auth_block_after;
+    time_t                  auth_block_time;
 
     /* TLS */
     tn_ssl_t                ssl;
@@ -292,7 +295,9 @@ void tn_mail_task_free(tn_mail_session_t *s, tn_thread_task_t *task);
  * client address (auth_failure_delay, doubling to 15 s) and counted.
  * done(s, rc) is called later, never from inside tn_mail_auth(), with
  * TN_OK (s->user and s->login set), TN_DECLINED (wrong; the delay has
- * already passed) or TN_ERROR (store failure).  tn_mail_auth() returns
+ * already passed), TN_BUSY (not checked: the client address had more
+ * than auth_block_after failures, the last one less than
+ * auth_block_time ago) or TN_ERROR (store failure).  tn_mail_auth() returns
  * TN_OK when done will be called, TN_ERROR when it will not.  The
  * password buffer is zeroed before this returns.
  */

@@ -23,6 +23,12 @@
  * found in the cache of good logins still passes (the attacker does not
  * know that password), so clients that logged in lately go on working.
  *
+ * A client address with more than auth_block_after failures, the last
+ * one less than auth_block_time ago, is blocked: its logins are answered
+ * TN_BUSY at once, without a check and without counting (so the block
+ * ends auth_block_time after the last real failure; the count itself is
+ * kept, so the next failure blocks again).
+ *
  * Good logins are cached for 60 s so that clients reconnecting often do
  * not cost a password hash each time.  The cache key is HMAC-SHA256 with
  * a per-worker random secret over the lowercased address, a NUL and the
@@ -119,6 +125,7 @@ static void tn_mail_auth_penalty_clear(tn_mail_session_t *s);
 static tn_msec_t tn_mail_auth_penalty_add(tn_mail_session_t *s);
 static tn_mail_auth_penalty_t *tn_mail_auth_count(tn_hash_t *h, u_char *key,
     size_t len, time_t ttl, tn_log_t *log);
+static tn_uint_t tn_mail_auth_blocked(tn_mail_session_t *s);
 static tn_uint_t tn_mail_auth_account_locked(u_char *addr, size_t len);
 static void tn_mail_auth_account_clear(u_char *addr, size_t len);
 static void tn_mail_auth_expire(tn_hash_t *h, tn_uint_t penalty);
@@ -154,6 +161,15 @@ tn_mail_auth(tn_mail_session_t *s, tn_str_t *login, tn_str_t *passwd,
     }
 
     st->done = done;
+
+    if (tn_mail_auth_blocked(s)) {
+        tn_log_error(TN_LOG_INFO, c->log, 0, "login refused without a "
+                     "check: too many failed logins from this address");
+        st->busy = 1;
+        tn_mail_auth_finish(st, TN_BUSY, 0);
+        rc = TN_OK;
+        goto done;
+    }
 
     if (login->len == 0 || login->len > TN_STORE_ADDRESS_MAX
         || passwd->len == 0 || passwd->len > TN_STORE_PASSWORD_MAX)
@@ -652,6 +668,29 @@ tn_mail_auth_count(tn_hash_t *h, u_char *key, size_t len, time_t ttl,
     pe->last = tn_time();
 
     return pe;
+}
+
+
+static tn_uint_t
+tn_mail_auth_blocked(tn_mail_session_t *s)
+{
+    tn_str_t                 *addr;
+    tn_mail_auth_penalty_t   *pe;
+    tn_mail_core_srv_conf_t  *cscf;
+
+    cscf = tn_mail_get_module_srv_conf(s, tn_mail_core_module);
+
+    if (cscf->auth_block_after == 0) {
+        return 0;
+    }
+
+    addr = &s->connection->addr_text;
+
+    pe = tn_hash_find(&tn_mail_auth_penalties, addr->data, addr->len);
+
+    return pe != NULL
+           && pe->failures >= cscf->auth_block_after
+           && pe->last + cscf->auth_block_time > tn_time();
 }
 
 

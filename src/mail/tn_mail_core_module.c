@@ -69,6 +69,20 @@ static tn_command_t  tn_mail_core_commands[] = {
       offsetof(tn_mail_core_srv_conf_t, auth_failure_delay),
       NULL },
 
+    { tn_string("auth_block_after"),
+      TN_MAIL_MAIN_CONF|TN_MAIL_SRV_CONF|TN_CONF_TAKE1,
+      tn_conf_set_num_slot,
+      TN_MAIL_SRV_CONF_OFFSET,
+      offsetof(tn_mail_core_srv_conf_t, auth_block_after),
+      NULL },
+
+    { tn_string("auth_block_time"),
+      TN_MAIL_MAIN_CONF|TN_MAIL_SRV_CONF|TN_CONF_TAKE1,
+      tn_conf_set_sec_slot,
+      TN_MAIL_SRV_CONF_OFFSET,
+      offsetof(tn_mail_core_srv_conf_t, auth_block_time),
+      NULL },
+
     { tn_string("ssl_certificate"),
       TN_MAIL_MAIN_CONF|TN_MAIL_SRV_CONF|TN_CONF_TAKE1,
       tn_conf_set_path_slot,
@@ -179,6 +193,8 @@ tn_mail_core_create_srv_conf(tn_conf_t *cf)
     cscf->timeout = TN_CONF_UNSET_MSEC;
     cscf->max_errors = TN_CONF_UNSET_UINT;
     cscf->auth_failure_delay = TN_CONF_UNSET_MSEC;
+    cscf->auth_block_after = TN_CONF_UNSET_UINT;
+    cscf->auth_block_time = TN_CONF_UNSET;
     cscf->ssl_enable = TN_CONF_UNSET;
     cscf->certificate_auto = TN_CONF_UNSET;
     cscf->session_timeout = TN_CONF_UNSET;
@@ -202,6 +218,10 @@ tn_mail_core_merge_srv_conf(tn_conf_t *cf, void *parent, void *child)
     tn_conf_merge_uint_value(conf->max_errors, prev->max_errors, 10);
     tn_conf_merge_msec_value(conf->auth_failure_delay,
                               prev->auth_failure_delay, 2000);
+    tn_conf_merge_uint_value(conf->auth_block_after, prev->auth_block_after,
+                             10);
+    tn_conf_merge_sec_value(conf->auth_block_time, prev->auth_block_time,
+                            900);
 
     tn_conf_merge_str_value(conf->server_name, prev->server_name, "");
 

@@ -660,6 +660,14 @@ tn_mail_pop3_auth_done(tn_mail_session_t *s, tn_int_t rc)
         goto send;
     }
 
+    if (rc == TN_BUSY) {
+        /* the client's address is blocked after too many failures */
+        tn_mail_pop3_enter_state(s, tn_pop3_state_auth);
+        tn_mail_pop3_reply(s, "-ERR [SYS/TEMP] Too many failed logins, "
+                              "try later");
+        goto send;
+    }
+
     if (rc != TN_OK) {
         tn_mail_pop3_enter_state(s, tn_pop3_state_auth);
         s->out = tn_mail_pop3_internal;

@@ -12,6 +12,8 @@
 #include <tn_core.h>
 #include <tn_event.h>
 #include <tn_mail.h>
+#include <tn_store_queue.h>
+#include <tn_store_rules.h>
 
 
 /* the reply buffer; a round of pipelined commands stops below the reserve */
@@ -27,6 +29,28 @@
 #define TN_MAIL_SMTP_BATCH_MAX     256
 /* the queue id: 7 base32 digits of time, 5 of pid, 4 of a counter */
 #define TN_MAIL_SMTP_QUEUE_ID_LEN  16
+/*
+ * RFC 4954 4: an AUTH command line and a SASL response line may be up to
+ * 12288 octets; with smtp_auth the input buffer is at least that large
+ */
+#define TN_MAIL_SMTP_AUTH_LINE_MAX 12288
+
+/* smtp_auth */
+#define TN_MAIL_SMTP_AUTH_OFF      0
+#define TN_MAIL_SMTP_AUTH_OPTIONAL 1
+#define TN_MAIL_SMTP_AUTH_REQUIRED 2
+
+/* the SASL mechanism of an AUTH exchange, for the log */
+#define TN_MAIL_SMTP_MECH_PLAIN    1
+#define TN_MAIL_SMTP_MECH_LOGIN    2
+
+
+/* a network of smtp_relay_networks */
+typedef struct {
+    int                     family;
+    u_char                  addr[16];
+    u_char                  mask[16];
+} tn_mail_smtp_cidr_t;
 
 
 typedef struct {
@@ -36,6 +60,12 @@ typedef struct {
     tn_uint_t               max_errors;
     tn_msec_t               timeout;
     tn_flag_t               vrfy;
+    tn_uint_t               auth;          /* TN_MAIL_SMTP_AUTH_* */
+    tn_flag_t               auth_plaintext;
+    tn_array_t             *relay_networks;  /* tn_mail_smtp_cidr_t */
+    tn_flag_t               sender_check;
+    tn_flag_t               quota_permanent;
+    tn_uint_t               max_hops;
 } tn_mail_smtp_srv_conf_t;
 
 
@@ -58,14 +88,39 @@ typedef enum {
     /* the 220 to STARTTLS is out, the handshake runs */
     tn_smtp_state_starttls,
     /* QUIT, a fatal error or a timeout: the last reply is being sent */
-    tn_smtp_state_quit
+    tn_smtp_state_quit,
+    /* AUTH PLAIN: "334 " is out, the response line is read */
+    tn_smtp_state_auth_plain,
+    /* AUTH LOGIN: the user name (base64) is read */
+    tn_smtp_state_auth_user,
+    /* AUTH LOGIN: the password (base64) is read */
+    tn_smtp_state_auth_pass,
+    /* the credentials are checked (tn_mail_auth()); nothing is read */
+    tn_smtp_state_auth
 } tn_mail_smtp_state_e;
 
 #define TN_SMTP_STATE_BIT(st)      (1 << (st))
 
+/* the states in which a SASL response line, not a command, is read */
+#define TN_SMTP_SASL_STATES                                                  \
+    (TN_SMTP_STATE_BIT(tn_smtp_state_auth_plain)                             \
+     |TN_SMTP_STATE_BIT(tn_smtp_state_auth_user)                             \
+     |TN_SMTP_STATE_BIT(tn_smtp_state_auth_pass))
+
+/* the session is authenticated (AUTH succeeded) */
+#define tn_mail_smtp_authenticated(s)  ((s)->user != NULL)
+
 
 /* one recipient of a transaction */
 typedef struct tn_mail_smtp_delivery_s  tn_mail_smtp_delivery_t;
+
+
+/* a remote recipient (relayed, or an alias or forward target) */
+typedef struct {
+    tn_str_t                addr;
+    tn_str_t                orcpt;         /* DSN ORCPT as given, or "" */
+    tn_uint_t               notify;        /* TN_QUEUE_NOTIFY_* or 0 */
+} tn_mail_smtp_remote_t;
 
 
 /* the transaction: from MAIL to the end of DATA or RSET, in its own pool */
@@ -81,6 +136,21 @@ typedef struct {
     tn_uint_t               nrcpts;
     tn_uint_t               nalloc;
     tn_uint_t               rcpts_seen;    /* RCPT commands, also refused */
+    tn_uint_t               rcpts_ok;      /* RCPT commands accepted */
+    tn_str_t                first_rcpt;    /* as sent, for Received */
+
+    tn_mail_smtp_remote_t  *remote;        /* nremote of nralloc */
+    tn_uint_t               nremote;
+    tn_uint_t               nralloc;
+
+    /* MAIL parameters: BODY=8BITMIME, DSN RET= and ENVID= (decoded) */
+    unsigned                body_8bit:1;
+    tn_uint_t               ret;
+    u_char                  envid[101];
+
+    /* Received: headers counted in the message header (smtp_max_hops) */
+    tn_uint_t               hops;
+    tn_int_t                hop_match;     /* see tn_mail_smtp_count_hops */
 
     /* DATA */
     tn_fd_t                 fd;            /* the spool file, or -1 */
@@ -121,6 +191,11 @@ typedef struct {
 
     tn_uint_t               messages;      /* queued in this session */
     size_t                  data_read;     /* this slice, see DATA_SLICE */
+
+    /* AUTH: the mechanism and the login name (for LOGIN and the log) */
+    tn_uint_t               auth_mech;
+    size_t                  auth_user_len;
+    u_char                  auth_user[TN_MAIL_AUTH_USER_MAX];
 } tn_mail_smtp_session_t;
 
 
@@ -149,10 +224,60 @@ struct tn_mail_smtp_delivery_s {
  */
 tn_mail_smtp_delivery_t *tn_mail_smtp_deliver(tn_mail_session_t *s,
     char *spool_path, off_t size, off_t vsize, tn_store_user_t *rcpts,
-    tn_uint_t nrcpts, tn_mail_smtp_delivered_pt done);
+    tn_uint_t nrcpts, tn_store_queue_env_t *queue,
+    tn_mail_smtp_delivered_pt done);
+/*
+ * queue: NULL, or a tn_alloc()ed envelope for the remote recipients that
+ * the item takes over on success (freed with it); on NULL the caller
+ * still owns it.
+ */
 
 
 void tn_mail_smtp_init_session(tn_mail_session_t *s, tn_connection_t *c);
+
+/* tn_mail_smtp_handler.c, for the other parts of the state machine */
+void tn_mail_smtp_process(tn_mail_session_t *s, tn_connection_t *c);
+void tn_mail_smtp_enter_state(tn_mail_session_t *s,
+    tn_mail_smtp_state_e state);
+void tn_mail_smtp_reply(tn_mail_session_t *s, const char *fmt, ...);
+void tn_mail_smtp_error(tn_mail_session_t *s, const char *fmt, ...);
+tn_int_t tn_mail_smtp_unknown(tn_mail_session_t *s, tn_connection_t *c);
+
+/*
+ * tn_mail_smtp_auth.c: the AUTH command (RFC 4954, PLAIN and LOGIN) and
+ * the SASL response lines read in TN_SMTP_SASL_STATES (rc is what
+ * tn_mail_parse_line() said).  Command handler contract: TN_OK, TN_AGAIN
+ * (the check runs) or TN_ERROR.
+ */
+tn_int_t tn_mail_smtp_auth(tn_mail_session_t *s, tn_connection_t *c);
+tn_int_t tn_mail_smtp_auth_response(tn_mail_session_t *s,
+    tn_connection_t *c, tn_int_t rc);
+/* AUTH may be used now: under TLS, or in the clear when allowed */
+tn_uint_t tn_mail_smtp_auth_offered(tn_mail_session_t *s);
+/* forgets the login (STARTTLS) */
+void tn_mail_smtp_auth_reset(tn_mail_session_t *s);
+
+/*
+ * tn_mail_smtp_relay.c: relay rules, DSN parameters, the queue envelope.
+ */
+/* the client may relay: authenticated, or in smtp_relay_networks */
+tn_uint_t tn_mail_smtp_may_relay(tn_mail_session_t *s);
+/* "smtp_relay_networks CIDR ...;" */
+char *tn_mail_smtp_relay_networks(tn_conf_t *cf, tn_command_t *cmd,
+    void *conf);
+/* MAIL RET= and ENVID=, RCPT NOTIFY= and ORCPT=: TN_OK or TN_ERROR */
+tn_int_t tn_mail_smtp_param_ret(tn_str_t *value, tn_uint_t *ret);
+tn_int_t tn_mail_smtp_param_envid(tn_str_t *value, u_char *envid);
+tn_int_t tn_mail_smtp_param_notify(tn_str_t *value, tn_uint_t *notify);
+tn_int_t tn_mail_smtp_param_orcpt(tn_str_t *value);
+/* adds a remote recipient to the transaction unless it is there already */
+tn_int_t tn_mail_smtp_remote_add(tn_mail_smtp_tx_t *tx, u_char *addr,
+    size_t len, tn_str_t *orcpt, tn_uint_t notify);
+/* the envelope for the queue (tn_alloc()ed), or NULL */
+tn_store_queue_env_t *tn_mail_smtp_queue_env(tn_mail_session_t *s,
+    tn_mail_smtp_tx_t *tx);
+/* counts Received: headers in what DATA wrote to the spool buffer */
+void tn_mail_smtp_count_hops(tn_mail_smtp_tx_t *tx, u_char *p, u_char *last);
 
 
 extern tn_module_t  tn_mail_smtp_module;

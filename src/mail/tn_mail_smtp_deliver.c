@@ -50,7 +50,7 @@ static tn_uint_t   tn_mail_smtp_in_flight;
 tn_mail_smtp_delivery_t *
 tn_mail_smtp_deliver(tn_mail_session_t *s, char *spool_path, off_t size,
     off_t vsize, tn_store_user_t *rcpts, tn_uint_t nrcpts,
-    tn_mail_smtp_delivered_pt done)
+    tn_store_queue_env_t *queue, tn_mail_smtp_delivered_pt done)
 {
     size_t                    len;
     tn_log_t                 *log;
@@ -86,8 +86,12 @@ tn_mail_smtp_deliver(tn_mail_session_t *s, char *spool_path, off_t size,
     item->d.rcpts = (tn_store_user_t *) (item + 1);
     item->d.uids = (uint32_t *) (item->d.rcpts + nrcpts);
     item->d.rc = TN_ERROR;
+    item->d.queue = queue;
 
-    tn_memcpy(item->d.rcpts, rcpts, nrcpts * sizeof(tn_store_user_t));
+    /* no local recipients: rcpts may be NULL (remote ones only) */
+    if (nrcpts) {
+        tn_memcpy(item->d.rcpts, rcpts, nrcpts * sizeof(tn_store_user_t));
+    }
 
     tn_queue_insert_tail(&tn_mail_smtp_pending, &item->queue);
 
@@ -230,6 +234,10 @@ tn_mail_smtp_item_finish(tn_mail_smtp_delivery_t *item)
 
     } else {
         item->done(s, &item->d);
+    }
+
+    if (item->d.queue) {
+        tn_free(item->d.queue);
     }
 
     tn_free(item);

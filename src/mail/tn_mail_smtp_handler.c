@@ -57,8 +57,36 @@ typedef struct {
     size_t                  len;
     u_char                  addr[TN_SMTP_PATH_MAX + TN_SMTP_DOMAIN_MAX + 2];
     tn_int_t                rc;
-    tn_store_user_t         user;
+    tn_store_user_t         user;          /* VRFY */
+
+    /* RCPT: the expansion, the quota check and the DSN parameters */
+    off_t                   size;          /* MAIL SIZE=, or 0 */
+    tn_store_rcpt_t         r;
+    tn_uint_t               over_quota;
+    tn_uint_t               notify;
+    size_t                  orcpt_len;
+    u_char                  orcpt[TN_STORE_ADDR_MAX + 16];
 } tn_mail_smtp_lookup_t;
+
+
+/* the sender check of an authenticated user */
+typedef struct {
+    tn_mail_task_ctx_t      task;          /* must be first */
+    tn_store_conf_t        *conf;
+    tn_store_user_t         user;
+    size_t                  len;
+    u_char                  addr[TN_STORE_ADDR_MAX];
+    tn_int_t                rc;
+} tn_mail_smtp_sender_t;
+
+
+/* the MAIL parameters */
+typedef struct {
+    off_t                   size;
+    tn_uint_t               ret;
+    unsigned                body_8bit:1;
+    u_char                  envid[101];
+} tn_mail_smtp_params_t;
 
 
 static void tn_mail_smtp_resolve_ptr(tn_mail_session_t *s,
@@ -68,15 +96,10 @@ static void tn_mail_smtp_addr_handler(tn_resolver_ctx_t *ctx);
 static void tn_mail_smtp_greeting(tn_mail_session_t *s, tn_connection_t *c);
 static void tn_mail_smtp_block_reading(tn_event_t *rev);
 static void tn_mail_smtp_read_handler(tn_event_t *rev);
-static void tn_mail_smtp_process(tn_mail_session_t *s, tn_connection_t *c);
 static tn_int_t tn_mail_smtp_run(tn_mail_session_t *s, tn_connection_t *c,
     tn_int_t rc);
 static tn_int_t tn_mail_smtp_dispatch(tn_mail_session_t *s,
     tn_connection_t *c);
-static void tn_mail_smtp_enter_state(tn_mail_session_t *s,
-    tn_mail_smtp_state_e state);
-static void tn_mail_smtp_reply(tn_mail_session_t *s, const char *fmt, ...);
-static void tn_mail_smtp_error(tn_mail_session_t *s, const char *fmt, ...);
 static void tn_mail_smtp_goodbye(tn_mail_session_t *s, tn_connection_t *c,
     tn_uint_t now, const char *fmt);
 static void tn_mail_smtp_session_cleanup(void *data);
@@ -84,11 +107,27 @@ static void tn_mail_smtp_session_cleanup(void *data);
 static tn_int_t tn_mail_smtp_helo(tn_mail_session_t *s, tn_connection_t *c);
 static tn_int_t tn_mail_smtp_mail(tn_mail_session_t *s, tn_connection_t *c);
 static tn_int_t tn_mail_smtp_mail_params(tn_mail_session_t *s,
-    tn_smtp_path_t *path, off_t *size);
+    tn_smtp_path_t *path, tn_mail_smtp_params_t *mp);
+static tn_int_t tn_mail_smtp_spool_room(tn_mail_session_t *s,
+    tn_connection_t *c, off_t size);
+static tn_int_t tn_mail_smtp_sender_check(tn_mail_session_t *s,
+    tn_connection_t *c);
+static void tn_mail_smtp_sender_thread(void *data, tn_log_t *log);
+static void tn_mail_smtp_sender_done(tn_mail_session_t *s,
+    tn_thread_task_t *task);
+static tn_int_t tn_mail_smtp_rcpt_params(tn_mail_session_t *s,
+    tn_smtp_path_t *path, tn_mail_smtp_lookup_t *lk);
+static tn_uint_t tn_mail_smtp_is_param(tn_keyval_t *kv, char *name);
 static tn_int_t tn_mail_smtp_rcpt(tn_mail_session_t *s, tn_connection_t *c);
 static tn_int_t tn_mail_smtp_lookup(tn_mail_session_t *s, tn_connection_t *c,
     tn_smtp_path_t *path, tn_uint_t vrfy);
 static void tn_mail_smtp_lookup_thread(void *data, tn_log_t *log);
+static void tn_mail_smtp_lookup_cancel(tn_thread_task_t *task);
+static void tn_mail_smtp_rcpt_found(tn_mail_session_t *s,
+    tn_mail_smtp_lookup_t *lk);
+static tn_int_t tn_mail_smtp_rcpt_accept(tn_mail_session_t *s,
+    tn_mail_smtp_lookup_t *lk);
+static void tn_mail_smtp_quota_reply(tn_mail_session_t *s);
 static void tn_mail_smtp_lookup_done(tn_mail_session_t *s,
     tn_thread_task_t *task);
 static tn_int_t tn_mail_smtp_rcpt_add(tn_mail_session_t *s,
@@ -101,6 +140,8 @@ static tn_int_t tn_mail_smtp_data_consume(tn_mail_session_t *s,
     tn_connection_t *c);
 static tn_int_t tn_mail_smtp_spool_write(tn_mail_smtp_tx_t *tx);
 static void tn_mail_smtp_data_end(tn_mail_session_t *s, tn_connection_t *c);
+static tn_int_t tn_mail_smtp_data_check(tn_mail_session_t *s,
+    tn_connection_t *c);
 static void tn_mail_smtp_delivered(tn_mail_session_t *s,
     tn_store_delivery_t *d);
 static tn_int_t tn_mail_smtp_rset(tn_mail_session_t *s, tn_connection_t *c);
@@ -112,8 +153,6 @@ static tn_int_t tn_mail_smtp_starttls(tn_mail_session_t *s,
     tn_connection_t *c);
 static tn_int_t tn_mail_smtp_starttls_send(tn_mail_session_t *s);
 static void tn_mail_smtp_starttls_done(tn_mail_session_t *s,
-    tn_connection_t *c);
-static tn_int_t tn_mail_smtp_unknown(tn_mail_session_t *s,
     tn_connection_t *c);
 
 static tn_mail_smtp_tx_t *tn_mail_smtp_tx_create(tn_mail_session_t *s,
@@ -134,6 +173,9 @@ static void tn_mail_smtp_tls_info(tn_mail_session_t *s,
 #define TN_SMTP_TX_STATES                                                    \
     (TN_SMTP_STATE_BIT(tn_smtp_state_mail)                                   \
      |TN_SMTP_STATE_BIT(tn_smtp_state_rcpt))
+
+/* the states in which input is read: commands or SASL responses */
+#define TN_SMTP_READ_STATES  (TN_SMTP_CMD_STATES|TN_SMTP_SASL_STATES)
 
 
 static tn_mail_smtp_cmd_t  tn_mail_smtp_commands[] = {
@@ -176,8 +218,15 @@ static tn_mail_smtp_cmd_t  tn_mail_smtp_commands[] = {
       tn_mail_smtp_starttls },
 
     /*
-     * Not offered here: AUTH (submission is a later issue), EXPN, BDAT
-     * (no CHUNKING).  They are answered like any unknown command.
+     * In any command state: without smtp_auth it is an unknown command;
+     * the handler answers 503 outside the idle state itself.
+     */
+    { tn_string("AUTH"), TN_SMTP_AUTH, TN_SMTP_CMD_STATES,
+      tn_mail_smtp_auth },
+
+    /*
+     * Not offered here: EXPN, BDAT (no CHUNKING).  They are answered like
+     * any unknown command.
      */
 
     { tn_null_string, 0, 0, NULL }
@@ -188,7 +237,7 @@ static tn_mail_smtp_cmd_t  tn_mail_smtp_commands[] = {
 
 static char  *tn_mail_smtp_state_names[] = {
     "connect", "greeted", "idle", "mail", "rcpt", "data", "deliver",
-    "starttls", "quit"
+    "starttls", "quit", "auth_plain", "auth_user", "auth_pass", "auth"
 };
 
 #endif
@@ -218,7 +267,11 @@ tn_mail_smtp_init_session(tn_mail_session_t *s, tn_connection_t *c)
     tn_mail_smtp_tls_info(s, c);
 
     if (s->buffer == NULL) {
-        s->buffer = tn_create_temp_buf(c->pool, sscf->client_buffer_size);
+        s->buffer = tn_create_temp_buf(c->pool,
+                                       sscf->auth == TN_MAIL_SMTP_AUTH_OFF
+                                       ? sscf->client_buffer_size
+                                       : tn_max(sscf->client_buffer_size,
+                                               TN_MAIL_SMTP_AUTH_LINE_MAX));
         if (s->buffer == NULL) {
             tn_mail_close_connection(c);
             return;
@@ -232,7 +285,7 @@ tn_mail_smtp_init_session(tn_mail_session_t *s, tn_connection_t *c)
     }
 
     tn_mail_parse_reset(&s->parse);
-    s->parse.max_line = sscf->client_buffer_size;
+    s->parse.max_line = s->buffer->end - s->buffer->start;
 
     cln = tn_pool_cleanup_add(c->pool, 0);
     if (cln == NULL) {
@@ -464,7 +517,7 @@ tn_mail_smtp_read_handler(tn_event_t *rev)
     }
 
     if (s->task || sctx->delivery
-        || !(TN_SMTP_CMD_STATES & TN_SMTP_STATE_BIT(sctx->state)))
+        || !(TN_SMTP_READ_STATES & TN_SMTP_STATE_BIT(sctx->state)))
     {
         /* waiting: the input is read when the wait is over */
         return;
@@ -478,7 +531,7 @@ tn_mail_smtp_read_handler(tn_event_t *rev)
  * Runs the commands in the input, pipelined ones in order, until the
  * input is used up or a command has to wait; then sends the replies.
  */
-static void
+void
 tn_mail_smtp_process(tn_mail_session_t *s, tn_connection_t *c)
 {
     tn_int_t                  rc;
@@ -492,7 +545,7 @@ tn_mail_smtp_process(tn_mail_session_t *s, tn_connection_t *c)
 
     for ( ;; ) {
 
-        if (!(TN_SMTP_CMD_STATES & TN_SMTP_STATE_BIT(sctx->state))) {
+        if (!(TN_SMTP_READ_STATES & TN_SMTP_STATE_BIT(sctx->state))) {
             break;
         }
 
@@ -510,7 +563,12 @@ tn_mail_smtp_process(tn_mail_session_t *s, tn_connection_t *c)
          * the replies before it and leaving s->out pointing at a static
          * string while more replies were appended to it.
          */
-        rc = tn_mail_read_command(s, c, tn_mail_smtp_parse_command, NULL);
+        rc = tn_mail_read_command(s, c,
+                                  (TN_SMTP_SASL_STATES
+                                   & TN_SMTP_STATE_BIT(sctx->state))
+                                  ? tn_mail_parse_line
+                                  : tn_mail_smtp_parse_command,
+                                  NULL);
 
         if (rc == TN_ERROR) {
             /* closed */
@@ -564,7 +622,23 @@ tn_mail_smtp_run(tn_mail_session_t *s, tn_connection_t *c, tn_int_t rc)
     sctx = s->data;
     sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
 
-    if (rc == TN_MAIL_PARSE_INVALID_COMMAND) {
+    /*
+     * With smtp_auth the buffer takes an AUTH line of 12288 octets; other
+     * commands still have smtp_client_buffer as their limit.
+     */
+    if (rc == TN_OK && s->parse.command != TN_SMTP_AUTH
+        && !(TN_SMTP_SASL_STATES & TN_SMTP_STATE_BIT(sctx->state))
+        && (size_t) (s->buffer->pos - s->parse.cmd.data)
+           > sscf->client_buffer_size)
+    {
+        s->errors++;
+        rc = TN_MAIL_PARSE_LINE_TOO_LONG;
+    }
+
+    if (TN_SMTP_SASL_STATES & TN_SMTP_STATE_BIT(sctx->state)) {
+        rc = tn_mail_smtp_auth_response(s, c, rc);
+
+    } else if (rc == TN_MAIL_PARSE_INVALID_COMMAND) {
         tn_mail_smtp_reply(s, "500 5.5.2 Bad command line");
 
     } else if (rc == TN_MAIL_PARSE_LINE_TOO_LONG) {
@@ -642,7 +716,7 @@ tn_mail_smtp_dispatch(tn_mail_session_t *s, tn_connection_t *c)
 }
 
 
-static void
+void
 tn_mail_smtp_enter_state(tn_mail_session_t *s, tn_mail_smtp_state_e state)
 {
     tn_mail_smtp_session_t  *sctx;
@@ -659,7 +733,7 @@ tn_mail_smtp_enter_state(tn_mail_session_t *s, tn_mail_smtp_state_e state)
 
 
 /* appends one reply line (fmt without CRLF) to the output */
-static void
+void
 tn_mail_smtp_reply(tn_mail_session_t *s, const char *fmt, ...)
 {
     u_char                  *p;
@@ -696,7 +770,7 @@ tn_mail_smtp_reply(tn_mail_session_t *s, const char *fmt, ...)
 
 
 /* a reply to a bad command, which counts towards smtp_max_errors */
-static void
+void
 tn_mail_smtp_error(tn_mail_session_t *s, const char *fmt, ...)
 {
     u_char   *p;
@@ -851,6 +925,10 @@ tn_mail_smtp_helo(tn_mail_session_t *s, tn_connection_t *c)
     tn_mail_smtp_reply(s, "250-SIZE %O", sscf->max_message_size);
     tn_mail_smtp_reply(s, "250-8BITMIME");
 
+    if (tn_mail_smtp_auth_offered(s)) {
+        tn_mail_smtp_reply(s, "250-AUTH PLAIN LOGIN");
+    }
+
     /* RFC 3207 4.2: never offered again once TLS runs */
     if (tn_mail_tls_available(s) && !s->ssl) {
         tn_mail_smtp_reply(s, "250-STARTTLS");
@@ -865,13 +943,21 @@ tn_mail_smtp_helo(tn_mail_session_t *s, tn_connection_t *c)
 static tn_int_t
 tn_mail_smtp_mail(tn_mail_session_t *s, tn_connection_t *c)
 {
-    off_t                     size;
     tn_int_t                  rc;
     const char               *err;
-    struct statvfs            fs;
     tn_smtp_path_t            path;
-    tn_store_conf_t          *conf;
     tn_mail_smtp_tx_t        *tx;
+    tn_mail_smtp_params_t     mp;
+    tn_mail_smtp_srv_conf_t  *sscf;
+
+    sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
+
+    if (sscf->auth == TN_MAIL_SMTP_AUTH_REQUIRED
+        && !tn_mail_smtp_authenticated(s))
+    {
+        tn_mail_smtp_error(s, "530 5.7.0 Authentication required");
+        return TN_OK;
+    }
 
     if (s->parse.nargs == 0) {
         tn_mail_smtp_error(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
@@ -885,24 +971,19 @@ tn_mail_smtp_mail(tn_mail_session_t *s, tn_connection_t *c)
         return TN_OK;
     }
 
-    size = 0;
+    tn_memzero(&mp, sizeof(tn_mail_smtp_params_t));
 
-    rc = tn_mail_smtp_mail_params(s, &path, &size);
+    rc = tn_mail_smtp_mail_params(s, &path, &mp);
     if (rc != TN_OK) {
         return TN_OK;
     }
 
-    /* R4: room for the message and then some, before it is sent */
+    if (path.addr.len >= TN_STORE_ADDR_MAX) {
+        tn_mail_smtp_error(s, "501 5.1.7 Bad sender address syntax");
+        return TN_OK;
+    }
 
-    conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
-
-    if (statvfs((char *) conf->spool_dir.data, &fs) == 0
-        && (off_t) fs.f_bavail * (off_t) fs.f_frsize
-           < size + size / 2 + 1024 * 1024)
-    {
-        tn_log_error(TN_LOG_CRIT, c->log, 0,
-                     "not enough free space in \"%V\" for a message",
-                     &conf->spool_dir);
+    if (tn_mail_smtp_spool_room(s, c, mp.size) != TN_OK) {
         tn_mail_smtp_reply(s, "452 4.3.1 Insufficient system storage");
         return TN_OK;
     }
@@ -912,7 +993,10 @@ tn_mail_smtp_mail(tn_mail_session_t *s, tn_connection_t *c)
         return TN_ERROR;
     }
 
-    tx->size_param = size;
+    tx->size_param = mp.size;
+    tx->body_8bit = mp.body_8bit;
+    tx->ret = mp.ret;
+    tn_memcpy(tx->envid, mp.envid, sizeof(tx->envid));
 
     if (!path.null_path) {
         tx->from.data = tn_pnalloc(tx->pool, path.addr.len);
@@ -924,6 +1008,14 @@ tn_mail_smtp_mail(tn_mail_session_t *s, tn_connection_t *c)
         tx->from.len = path.addr.len;
     }
 
+    /* an authenticated user sends as one of its own addresses only */
+
+    if (tn_mail_smtp_authenticated(s) && sscf->sender_check
+        && !path.null_path)
+    {
+        return tn_mail_smtp_sender_check(s, c);
+    }
+
     tn_mail_smtp_reply(s, "250 2.1.0 Ok");
 
     tn_mail_smtp_enter_state(s, tn_smtp_state_mail);
@@ -932,11 +1024,124 @@ tn_mail_smtp_mail(tn_mail_session_t *s, tn_connection_t *c)
 }
 
 
-/* SIZE= and BODY= (RFC 1870, RFC 6152); anything else is refused */
+/* R4: room for the message and then some, before it is sent */
+static tn_int_t
+tn_mail_smtp_spool_room(tn_mail_session_t *s, tn_connection_t *c,
+    off_t size)
+{
+    struct statvfs    fs;
+    tn_store_conf_t  *conf;
+
+    conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
+
+    if (statvfs((char *) conf->spool_dir.data, &fs) == 0
+        && (off_t) fs.f_bavail * (off_t) fs.f_frsize
+           < size + size / 2 + 1024 * 1024)
+    {
+        tn_log_error(TN_LOG_CRIT, c->log, 0,
+                     "not enough free space in \"%V\" for a message",
+                     &conf->spool_dir);
+        return TN_DECLINED;
+    }
+
+    return TN_OK;
+}
+
+
+/* tn_store_may_send_as() in the thread pool */
+static tn_int_t
+tn_mail_smtp_sender_check(tn_mail_session_t *s, tn_connection_t *c)
+{
+    tn_thread_task_t         *task;
+    tn_mail_smtp_tx_t        *tx;
+    tn_mail_smtp_sender_t    *sd;
+    tn_mail_smtp_session_t   *sctx;
+
+    sctx = s->data;
+    tx = sctx->tx;
+
+    task = tn_mail_task_alloc(s, sizeof(tn_mail_smtp_sender_t),
+                              tn_mail_smtp_sender_thread,
+                              tn_mail_smtp_sender_done);
+    if (task == NULL) {
+        return TN_ERROR;
+    }
+
+    sd = task->ctx;
+    sd->conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
+    sd->user = *s->user;
+    sd->len = tx->from.len;
+    tn_memcpy(sd->addr, tx->from.data, tx->from.len);
+
+    if (tn_mail_task_post(s, task) != TN_OK) {
+        tn_mail_task_free(s, task);
+        tn_mail_smtp_tx_reset(s);
+        tn_mail_smtp_reply(s, "451 4.3.0 Error: try again later");
+        return TN_OK;
+    }
+
+    c->log->action = "checking the sender";
+
+    return TN_AGAIN;
+}
+
+
+/* in a pool thread */
+static void
+tn_mail_smtp_sender_thread(void *data, tn_log_t *log)
+{
+    tn_mail_smtp_sender_t  *sd = data;
+
+    sd->rc = tn_store_may_send_as(sd->conf, &sd->user, sd->addr, sd->len,
+                                  log);
+}
+
+
+static void
+tn_mail_smtp_sender_done(tn_mail_session_t *s, tn_thread_task_t *task)
+{
+    tn_connection_t        *c;
+    tn_mail_smtp_sender_t  *sd;
+
+    c = s->connection;
+    sd = task->ctx;
+
+    switch (sd->rc) {
+
+    case TN_OK:
+        tn_mail_smtp_reply(s, "250 2.1.0 Ok");
+        tn_mail_smtp_enter_state(s, tn_smtp_state_mail);
+        break;
+
+    case TN_DECLINED:
+        tn_log_error(TN_LOG_INFO, c->log, 0, "sender <%*s> rejected: not "
+                     "owned by %V", sd->len, sd->addr, &s->login);
+        tn_mail_smtp_tx_reset(s);
+        tn_mail_smtp_reply(s, "553 5.7.1 Sender address rejected: not "
+                           "owned by user");
+        break;
+
+    default:
+        tn_mail_smtp_tx_reset(s);
+        tn_mail_smtp_reply(s, "451 4.3.0 Error: try again later");
+        break;
+    }
+
+    tn_mail_task_free(s, task);
+
+    tn_mail_smtp_process(s, c);
+}
+
+
+/*
+ * SIZE= and BODY= (RFC 1870, RFC 6152), AUTH= (RFC 4954), RET= and
+ * ENVID= (RFC 3461); anything else is refused
+ */
 static tn_int_t
 tn_mail_smtp_mail_params(tn_mail_session_t *s, tn_smtp_path_t *path,
-    off_t *size)
+    tn_mail_smtp_params_t *mp)
 {
+    tn_int_t                  rc;
     tn_uint_t                 i;
     tn_keyval_t              *kv;
     tn_mail_smtp_srv_conf_t  *sscf;
@@ -946,15 +1151,15 @@ tn_mail_smtp_mail_params(tn_mail_session_t *s, tn_smtp_path_t *path,
     for (i = 0; i < path->nparams; i++) {
         kv = &path->params[i];
 
-        if (kv->key.len == 4
-            && tn_strncasecmp(kv->key.data, (u_char *) "SIZE", 4) == 0)
-        {
-            if (tn_smtp_param_size(&kv->value, size) != TN_OK) {
+        if (tn_mail_smtp_is_param(kv, "SIZE")) {
+            if (tn_smtp_param_size(&kv->value, &mp->size) != TN_OK) {
                 tn_mail_smtp_error(s, "501 5.5.4 Bad SIZE parameter");
                 return TN_DECLINED;
             }
 
-            if (sscf->max_message_size && *size > sscf->max_message_size) {
+            if (sscf->max_message_size
+                && mp->size > sscf->max_message_size)
+            {
                 tn_mail_smtp_reply(s, "552 5.3.4 Message size exceeds "
                                    "fixed maximum message size");
                 return TN_DECLINED;
@@ -963,21 +1168,49 @@ tn_mail_smtp_mail_params(tn_mail_session_t *s, tn_smtp_path_t *path,
             continue;
         }
 
-        if (kv->key.len == 4
-            && tn_strncasecmp(kv->key.data, (u_char *) "BODY", 4) == 0)
-        {
-            if ((kv->value.len == 4
-                 && tn_strncasecmp(kv->value.data, (u_char *) "7BIT", 4)
-                    == 0)
-                || (kv->value.len == 8
-                    && tn_strncasecmp(kv->value.data,
-                                      (u_char *) "8BITMIME", 8) == 0))
+        if (tn_mail_smtp_is_param(kv, "BODY")) {
+            if (kv->value.len == 4
+                && tn_strncasecmp(kv->value.data, (u_char *) "7BIT", 4)
+                   == 0)
             {
                 continue;
             }
 
-            tn_mail_smtp_error(s, "501 5.5.4 Bad BODY parameter");
-            return TN_DECLINED;
+            if (kv->value.len != 8
+                || tn_strncasecmp(kv->value.data, (u_char *) "8BITMIME", 8))
+            {
+                tn_mail_smtp_error(s, "501 5.5.4 Bad BODY parameter");
+                return TN_DECLINED;
+            }
+
+            mp->body_8bit = 1;
+            continue;
+        }
+
+        if (tn_mail_smtp_is_param(kv, "RET")
+            || tn_mail_smtp_is_param(kv, "ENVID"))
+        {
+            rc = (kv->key.len == 3)
+                 ? tn_mail_smtp_param_ret(&kv->value, &mp->ret)
+                 : tn_mail_smtp_param_envid(&kv->value, mp->envid);
+
+            if (rc != TN_OK) {
+                tn_mail_smtp_error(s, "555 5.5.4 Bad %V parameter",
+                                   &kv->key);
+                return TN_DECLINED;
+            }
+
+            continue;
+        }
+
+        /*
+         * RFC 4954 5: AUTH=<mailbox> or AUTH=<> of a trusted relay; the
+         * identity is the session's own login, so the value is ignored
+         */
+        if (sscf->auth != TN_MAIL_SMTP_AUTH_OFF
+            && tn_mail_smtp_is_param(kv, "AUTH") && kv->value.len)
+        {
+            continue;
         }
 
         tn_mail_smtp_error(s, "555 5.5.4 Unsupported option: %V",
@@ -986,6 +1219,60 @@ tn_mail_smtp_mail_params(tn_mail_session_t *s, tn_smtp_path_t *path,
     }
 
     return TN_OK;
+}
+
+
+/* RCPT NOTIFY= and ORCPT= (RFC 3461) into the lookup */
+static tn_int_t
+tn_mail_smtp_rcpt_params(tn_mail_session_t *s, tn_smtp_path_t *path,
+    tn_mail_smtp_lookup_t *lk)
+{
+    tn_uint_t     i;
+    tn_keyval_t  *kv;
+
+    for (i = 0; i < path->nparams; i++) {
+        kv = &path->params[i];
+
+        if (tn_mail_smtp_is_param(kv, "NOTIFY")) {
+            if (tn_mail_smtp_param_notify(&kv->value, &lk->notify)
+                != TN_OK)
+            {
+                tn_mail_smtp_error(s, "555 5.5.4 Bad NOTIFY parameter");
+                return TN_DECLINED;
+            }
+
+            continue;
+        }
+
+        if (tn_mail_smtp_is_param(kv, "ORCPT")) {
+            if (tn_mail_smtp_param_orcpt(&kv->value) != TN_OK) {
+                tn_mail_smtp_error(s, "555 5.5.4 Bad ORCPT parameter");
+                return TN_DECLINED;
+            }
+
+            tn_memcpy(lk->orcpt, kv->value.data, kv->value.len);
+            lk->orcpt_len = kv->value.len;
+            continue;
+        }
+
+        tn_mail_smtp_error(s, "555 5.5.4 Unsupported option: %V",
+                           &kv->key);
+        return TN_DECLINED;
+    }
+
+    return TN_OK;
+}
+
+
+static tn_uint_t
+tn_mail_smtp_is_param(tn_keyval_t *kv, char *name)
+{
+    size_t  len;
+
+    len = tn_strlen(name);
+
+    return kv->key.len == len
+           && tn_strncasecmp(kv->key.data, (u_char *) name, len) == 0;
 }
 
 
@@ -1014,15 +1301,9 @@ tn_mail_smtp_rcpt(tn_mail_session_t *s, tn_connection_t *c)
         return TN_OK;
     }
 
-    if (path.nparams) {
-        tn_mail_smtp_error(s, "555 5.5.4 Unsupported option: %V",
-                           &path.params[0].key);
-        return TN_OK;
-    }
-
     tx->rcpts_seen++;
 
-    if (tx->nrcpts >= sscf->max_recipients) {
+    if (tx->nrcpts + tx->nremote >= sscf->max_recipients) {
         tn_mail_smtp_reply(s, "452 4.5.3 Too many recipients");
         return TN_OK;
     }
@@ -1031,7 +1312,11 @@ tn_mail_smtp_rcpt(tn_mail_session_t *s, tn_connection_t *c)
 }
 
 
-/* starts a tn_store_user_lookup() in the thread pool */
+/*
+ * Starts a lookup in the thread pool: tn_store_user_lookup() for VRFY;
+ * for RCPT tn_store_rcpt_resolve() (aliases, forwards, catch-all,
+ * plus-addressing) and the quota of each local user found.
+ */
 static tn_int_t
 tn_mail_smtp_lookup(tn_mail_session_t *s, tn_connection_t *c,
     tn_smtp_path_t *path, tn_uint_t vrfy)
@@ -1039,7 +1324,10 @@ tn_mail_smtp_lookup(tn_mail_session_t *s, tn_connection_t *c,
     u_char                   *p;
     tn_thread_task_t         *task;
     tn_mail_smtp_lookup_t    *lk;
+    tn_mail_smtp_session_t   *sctx;
     tn_mail_core_srv_conf_t  *cscf;
+
+    sctx = s->data;
 
     task = tn_mail_task_alloc(s, sizeof(tn_mail_smtp_lookup_t),
                               tn_mail_smtp_lookup_thread,
@@ -1049,8 +1337,18 @@ tn_mail_smtp_lookup(tn_mail_session_t *s, tn_connection_t *c,
     }
 
     lk = task->ctx;
+    lk->task.cancel = tn_mail_smtp_lookup_cancel;
     lk->conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
     lk->vrfy = vrfy;
+
+    if (!vrfy) {
+        lk->size = sctx->tx->size_param;
+
+        if (tn_mail_smtp_rcpt_params(s, path, lk) != TN_OK) {
+            tn_mail_task_free(s, task);
+            return TN_OK;
+        }
+    }
 
     p = tn_cpymem(lk->addr, path->local.data, path->local.len);
 
@@ -1086,22 +1384,55 @@ tn_mail_smtp_lookup(tn_mail_session_t *s, tn_connection_t *c,
 static void
 tn_mail_smtp_lookup_thread(void *data, tn_log_t *log)
 {
+    tn_int_t                rc;
+    tn_uint_t               i;
     tn_mail_smtp_lookup_t  *lk = data;
 
-    lk->rc = tn_store_user_lookup(lk->conf, lk->addr, lk->len, &lk->user,
-                                  log);
+    if (lk->vrfy) {
+        lk->rc = tn_store_user_lookup(lk->conf, lk->addr, lk->len,
+                                      &lk->user, log);
+        return;
+    }
+
+    lk->rc = tn_store_rcpt_resolve(lk->conf, lk->addr, lk->len, &lk->r,
+                                   log);
+    if (lk->rc != TN_OK) {
+        return;
+    }
+
+    for (i = 0; i < lk->r.nlocal; i++) {
+        rc = tn_store_quota_check(lk->conf, &lk->r.local[i], lk->size, log);
+
+        if (rc == TN_DECLINED) {
+            lk->over_quota = 1;
+            break;
+        }
+
+        if (rc != TN_OK) {
+            lk->rc = TN_ERROR;
+            break;
+        }
+    }
+}
+
+
+/* the session closed while the lookup ran */
+static void
+tn_mail_smtp_lookup_cancel(tn_thread_task_t *task)
+{
+    tn_mail_smtp_lookup_t  *lk = task->ctx;
+
+    tn_store_rcpt_free(&lk->r);
 }
 
 
 static void
 tn_mail_smtp_lookup_done(tn_mail_session_t *s, tn_thread_task_t *task)
 {
-    tn_connection_t          *c;
-    tn_mail_smtp_lookup_t    *lk;
-    tn_mail_smtp_session_t   *sctx;
+    tn_connection_t        *c;
+    tn_mail_smtp_lookup_t  *lk;
 
     c = s->connection;
-    sctx = s->data;
     lk = task->ctx;
 
     switch (lk->rc) {
@@ -1112,17 +1443,7 @@ tn_mail_smtp_lookup_done(tn_mail_session_t *s, tn_thread_task_t *task)
             break;
         }
 
-        if (tn_mail_smtp_rcpt_add(s, &lk->user) != TN_OK) {
-            tn_mail_smtp_reply(s, "451 4.3.0 Internal server error");
-            break;
-        }
-
-        tn_mail_smtp_reply(s, "250 2.1.5 Ok");
-
-        if (sctx->state == tn_smtp_state_mail) {
-            tn_mail_smtp_enter_state(s, tn_smtp_state_rcpt);
-        }
-
+        tn_mail_smtp_rcpt_found(s, lk);
         break;
 
     case TN_DECLINED:
@@ -1132,6 +1453,11 @@ tn_mail_smtp_lookup_done(tn_mail_session_t *s, tn_thread_task_t *task)
         break;
 
     case TN_DONE:
+        if (!lk->vrfy && tn_mail_smtp_may_relay(s)) {
+            tn_mail_smtp_rcpt_found(s, lk);
+            break;
+        }
+
         tn_log_error(TN_LOG_INFO, c->log, 0, "relaying denied to <%*s>",
                      lk->len, lk->addr);
         tn_mail_smtp_reply(s, "550 5.7.1 Relaying denied");
@@ -1142,9 +1468,113 @@ tn_mail_smtp_lookup_done(tn_mail_session_t *s, tn_thread_task_t *task)
         break;
     }
 
+    tn_store_rcpt_free(&lk->r);
     tn_mail_task_free(s, task);
 
     tn_mail_smtp_process(s, c);
+}
+
+
+/* RCPT: local users and remote targets found, or a relayed address */
+static void
+tn_mail_smtp_rcpt_found(tn_mail_session_t *s, tn_mail_smtp_lookup_t *lk)
+{
+    tn_connection_t         *c;
+    tn_mail_smtp_session_t  *sctx;
+
+    c = s->connection;
+    sctx = s->data;
+
+    if (lk->over_quota) {
+        tn_log_error(TN_LOG_INFO, c->log, 0, "recipient <%*s> over quota",
+                     lk->len, lk->addr);
+        tn_mail_smtp_quota_reply(s);
+        return;
+    }
+
+    if (tn_mail_smtp_rcpt_accept(s, lk) != TN_OK) {
+        tn_mail_smtp_reply(s, "451 4.3.0 Internal server error");
+        return;
+    }
+
+    tn_mail_smtp_reply(s, "250 2.1.5 Ok");
+
+    if (sctx->state == tn_smtp_state_mail) {
+        tn_mail_smtp_enter_state(s, tn_smtp_state_rcpt);
+    }
+}
+
+
+/*
+ * Adds what one RCPT resolved to: its local users (each once per
+ * message, whatever RCPT named them) and its remote targets, or the
+ * address itself when it is relayed (lk->rc == TN_DONE).
+ */
+static tn_int_t
+tn_mail_smtp_rcpt_accept(tn_mail_session_t *s, tn_mail_smtp_lookup_t *lk)
+{
+    tn_uint_t                i;
+    tn_str_t                 orcpt;
+    tn_mail_smtp_tx_t       *tx;
+    tn_mail_smtp_session_t  *sctx;
+
+    sctx = s->data;
+    tx = sctx->tx;
+
+    orcpt.data = lk->orcpt;
+    orcpt.len = lk->orcpt_len;
+
+    if (lk->rc == TN_DONE) {
+        if (tn_mail_smtp_remote_add(tx, lk->addr, lk->len, &orcpt,
+                                    lk->notify)
+            != TN_OK)
+        {
+            return TN_ERROR;
+        }
+
+    } else {
+        for (i = 0; i < lk->r.nlocal; i++) {
+            if (tn_mail_smtp_rcpt_add(s, &lk->r.local[i]) != TN_OK) {
+                return TN_ERROR;
+            }
+        }
+
+        for (i = 0; i < lk->r.nremote; i++) {
+            if (tn_mail_smtp_remote_add(tx, (u_char *) lk->r.remote[i],
+                                        tn_strlen(lk->r.remote[i]), &orcpt,
+                                        lk->notify)
+                != TN_OK)
+            {
+                return TN_ERROR;
+            }
+        }
+    }
+
+    if (tx->rcpts_ok++ == 0) {
+        tx->first_rcpt.data = tn_pnalloc(tx->pool, lk->len);
+        if (tx->first_rcpt.data == NULL) {
+            return TN_ERROR;
+        }
+
+        tn_memcpy(tx->first_rcpt.data, lk->addr, lk->len);
+        tx->first_rcpt.len = lk->len;
+    }
+
+    return TN_OK;
+}
+
+
+/* a mailbox over quota, at RCPT or at delivery */
+static void
+tn_mail_smtp_quota_reply(tn_mail_session_t *s)
+{
+    tn_mail_smtp_srv_conf_t  *sscf;
+
+    sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
+
+    tn_mail_smtp_reply(s, sscf->quota_permanent
+                          ? "552 5.2.2 Mailbox full"
+                          : "452 4.2.2 Mailbox full");
 }
 
 
@@ -1256,12 +1686,15 @@ tn_mail_smtp_data(tn_mail_session_t *s, tn_connection_t *c)
 
 
 /*
- * The trace header (RFC 5321 4.4), with LF line ends as stored:
+ * The trace header (RFC 5321 4.4, RFC 3848), with LF line ends as stored:
  *   Received: from HELO (PTR [IP])
- *           by SERVER (Tern) with ESMTPS id QUEUEID
+ *           by SERVER (Tern) with ESMTPSA id QUEUEID
+ *           (using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)
+ *           (authenticated as user@domain)
  *           for <rcpt>; DATE
  * Every part is safe in a header: the HELO argument was checked, the
- * PTR name was confirmed by the resolver, the address is the store's.
+ * PTR name was confirmed by the resolver, the login is the store's
+ * address, the recipient passed the path parser (no 8-bit, no controls).
  */
 static tn_int_t
 tn_mail_smtp_received(tn_mail_session_t *s, tn_connection_t *c)
@@ -1281,15 +1714,27 @@ tn_mail_smtp_received(tn_mail_session_t *s, tn_connection_t *c)
     last = b->end;
 
     p = tn_slprintf(b->last, last, "Received: from %V (%V [%s%V])\n"
-                    "\tby %V (Tern) with %s%s id %s",
+                    "\tby %V (Tern) with %s%s%s id %s",
                     &sctx->helo, &s->host,
                     c->sockaddr->sa_family == AF_INET6 ? "IPv6:" : "",
                     &c->addr_text, &cscf->server_name,
                     sctx->esmtp ? "ESMTP" : "SMTP",
-                    sctx->esmtp && s->ssl ? "S" : "", tx->id);
+                    sctx->esmtp && s->ssl ? "S" : "",
+                    sctx->esmtp && tn_mail_smtp_authenticated(s) ? "A" : "",
+                    tx->id);
 
-    if (tx->nrcpts == 1) {
-        p = tn_slprintf(p, last, "\n\tfor <%s>", tx->rcpts[0].address);
+    if (s->ssl && c->ssl) {
+        p = tn_slprintf(p, last, "\n\t(using %s with cipher %s)",
+                        tn_ssl_get_protocol(c), tn_ssl_get_cipher_name(c));
+    }
+
+    if (tn_mail_smtp_authenticated(s)) {
+        p = tn_slprintf(p, last, "\n\t(authenticated as %s)",
+                        s->user->address);
+    }
+
+    if (tx->rcpts_ok == 1) {
+        p = tn_slprintf(p, last, "\n\tfor <%V>", &tx->first_rcpt);
     }
 
     *tn_rfc5322_time(date, tn_time()) = '\0';
@@ -1406,6 +1851,7 @@ tn_mail_smtp_data_handler(tn_event_t *rev)
 static tn_int_t
 tn_mail_smtp_data_consume(tn_mail_session_t *s, tn_connection_t *c)
 {
+    u_char                  *p;
     tn_int_t                 rc;
     tn_mail_smtp_tx_t       *tx;
     tn_mail_smtp_session_t  *sctx;
@@ -1413,7 +1859,12 @@ tn_mail_smtp_data_consume(tn_mail_session_t *s, tn_connection_t *c)
     sctx = s->data;
     tx = sctx->tx;
 
+    p = tx->spool_buf->last;
+
     rc = tn_mail_data_parse(&tx->dp, s->buffer, tx->spool_buf);
+
+    /* loop detection: the Received headers of the message */
+    tn_mail_smtp_count_hops(tx, p, tx->spool_buf->last);
 
     if (rc == TN_DONE || tx->spool_buf->last == tx->spool_buf->end) {
         if (tn_mail_smtp_spool_write(tx) != TN_OK) {
@@ -1471,6 +1922,7 @@ static void
 tn_mail_smtp_data_end(tn_mail_session_t *s, tn_connection_t *c)
 {
     off_t                     size, vsize;
+    tn_store_queue_env_t     *env;
     tn_mail_smtp_tx_t        *tx;
     tn_mail_smtp_session_t   *sctx;
     tn_mail_smtp_delivery_t  *item;
@@ -1481,20 +1933,7 @@ tn_mail_smtp_data_end(tn_mail_session_t *s, tn_connection_t *c)
     c->read->handler = tn_mail_smtp_read_handler;
     tn_mail_parse_reset(&s->parse);
 
-    if (tx->dp.bare_lf || tx->dp.bare_cr || tx->dp.nul) {
-        tn_log_error(TN_LOG_INFO, c->log, 0,
-                     "message %s rejected: bare %s in DATA", tx->id,
-                     tx->dp.nul ? "NUL" : (tx->dp.bare_lf ? "LF" : "CR"));
-        tn_mail_smtp_reply(s, "550 5.6.11 Bare CR or LF or NUL not allowed "
-                           "in message");
-        goto next;
-    }
-
-    if (tx->dp.too_big) {
-        tn_log_error(TN_LOG_INFO, c->log, 0,
-                     "message %s rejected: larger than %O bytes", tx->id,
-                     tx->dp.max_size);
-        tn_mail_smtp_reply(s, "552 5.3.4 Message too big");
+    if (tn_mail_smtp_data_check(s, c) != TN_OK) {
         goto next;
     }
 
@@ -1518,9 +1957,23 @@ tn_mail_smtp_data_end(tn_mail_session_t *s, tn_connection_t *c)
     size = tx->header_size + tx->dp.size;
     vsize = tx->dp.vsize + tx->header_size + tx->header_lines;
 
+    env = NULL;
+
+    if (tx->nremote) {
+        env = tn_mail_smtp_queue_env(s, tx);
+        if (env == NULL) {
+            tn_mail_smtp_reply(s, "451 4.3.0 Error: queue file write error");
+            goto next;
+        }
+    }
+
     item = tn_mail_smtp_deliver(s, tx->spool_path, size, vsize, tx->rcpts,
-                                tx->nrcpts, tn_mail_smtp_delivered);
+                                tx->nrcpts, env, tn_mail_smtp_delivered);
     if (item == NULL) {
+        if (env) {
+            tn_free(env);
+        }
+
         tn_mail_smtp_reply(s, "451 4.3.0 Error: queue file write error");
         goto next;
     }
@@ -1544,6 +1997,48 @@ next:
 }
 
 
+/* the message as a whole: TN_OK, or TN_DECLINED when refused (replied) */
+static tn_int_t
+tn_mail_smtp_data_check(tn_mail_session_t *s, tn_connection_t *c)
+{
+    tn_mail_smtp_tx_t        *tx;
+    tn_mail_smtp_session_t   *sctx;
+    tn_mail_smtp_srv_conf_t  *sscf;
+
+    sctx = s->data;
+    tx = sctx->tx;
+    sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
+
+    if (tx->dp.bare_lf || tx->dp.bare_cr || tx->dp.nul) {
+        tn_log_error(TN_LOG_INFO, c->log, 0,
+                     "message %s rejected: bare %s in DATA", tx->id,
+                     tx->dp.nul ? "NUL" : (tx->dp.bare_lf ? "LF" : "CR"));
+        tn_mail_smtp_reply(s, "550 5.6.11 Bare CR or LF or NUL not allowed "
+                           "in message");
+        return TN_DECLINED;
+    }
+
+    if (tx->dp.too_big) {
+        tn_log_error(TN_LOG_INFO, c->log, 0,
+                     "message %s rejected: larger than %O bytes", tx->id,
+                     tx->dp.max_size);
+        tn_mail_smtp_reply(s, "552 5.3.4 Message too big");
+        return TN_DECLINED;
+    }
+
+    /* Postfix's hopcount_limit: mail loops end here */
+    if (tx->hops >= sscf->max_hops) {
+        tn_log_error(TN_LOG_INFO, c->log, 0,
+                     "message %s rejected: %ui Received headers", tx->id,
+                     tx->hops);
+        tn_mail_smtp_reply(s, "554 5.4.6 Too many hops");
+        return TN_DECLINED;
+    }
+
+    return TN_OK;
+}
+
+
 static void
 tn_mail_smtp_delivered(tn_mail_session_t *s, tn_store_delivery_t *d)
 {
@@ -1562,10 +2057,18 @@ tn_mail_smtp_delivered(tn_mail_session_t *s, tn_store_delivery_t *d)
 
         tn_log_error(TN_LOG_INFO, c->log, 0,
                      "queued as %s from=<%V> size=%O nrcpt=%ui tls=%V "
-                     "client=%V", tx->id, &tx->from, d->size, d->nrcpts,
-                     &sctx->tls, &c->addr_text);
+                     "client=%V remote=%ui outbound=%s auth=%V", tx->id,
+                     &tx->from, d->size, d->nrcpts, &sctx->tls,
+                     &c->addr_text, tx->nremote,
+                     d->queue ? d->queue->id : "-", &s->login);
 
         tn_mail_smtp_reply(s, "250 2.0.0 Ok: queued as %s", tx->id);
+
+    } else if (d->err == TN_EDQUOT) {
+        tn_log_error(TN_LOG_INFO, c->log, 0,
+                     "message %s not delivered: a mailbox is full", tx->id);
+
+        tn_mail_smtp_quota_reply(s);
 
     } else {
         tn_log_error(TN_LOG_ERR, c->log, d->err,
@@ -1684,7 +2187,7 @@ static tn_int_t
 tn_mail_smtp_help(tn_mail_session_t *s, tn_connection_t *c)
 {
     tn_mail_smtp_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA "
-                       "RSET NOOP QUIT VRFY HELP STARTTLS");
+                       "RSET NOOP QUIT VRFY HELP STARTTLS AUTH");
 
     return TN_OK;
 }
@@ -1756,6 +2259,9 @@ tn_mail_smtp_starttls_done(tn_mail_session_t *s, tn_connection_t *c)
     sctx->helo.len = 0;
     sctx->esmtp = 0;
 
+    /* a login in the clear (smtp_auth_plaintext) is forgotten as well */
+    tn_mail_smtp_auth_reset(s);
+
     tn_mail_smtp_tls_info(s, c);
 
     s->out.len = 0;
@@ -1769,7 +2275,7 @@ tn_mail_smtp_starttls_done(tn_mail_session_t *s, tn_connection_t *c)
 }
 
 
-static tn_int_t
+tn_int_t
 tn_mail_smtp_unknown(tn_mail_session_t *s, tn_connection_t *c)
 {
     u_char  buf[4 * TN_MAIL_MAX_VERB];

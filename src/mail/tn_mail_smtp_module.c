@@ -40,6 +40,18 @@ static tn_conf_num_bounds_t  tn_mail_smtp_max_errors_bounds = {
     tn_conf_check_num_bounds, 1, 1000
 };
 
+static tn_conf_num_bounds_t  tn_mail_smtp_max_hops_bounds = {
+    tn_conf_check_num_bounds, 1, 1000
+};
+
+
+static tn_conf_enum_t  tn_mail_smtp_auth_modes[] = {
+    { tn_string("off"), TN_MAIL_SMTP_AUTH_OFF },
+    { tn_string("optional"), TN_MAIL_SMTP_AUTH_OPTIONAL },
+    { tn_string("required"), TN_MAIL_SMTP_AUTH_REQUIRED },
+    { tn_null_string, 0 }
+};
+
 
 static tn_command_t  tn_mail_smtp_commands[] = {
 
@@ -85,6 +97,48 @@ static tn_command_t  tn_mail_smtp_commands[] = {
       offsetof(tn_mail_smtp_srv_conf_t, vrfy),
       NULL },
 
+    { tn_string("smtp_auth"),
+      TN_MAIL_MAIN_CONF|TN_MAIL_SRV_CONF|TN_CONF_TAKE1,
+      tn_conf_set_enum_slot,
+      TN_MAIL_SRV_CONF_OFFSET,
+      offsetof(tn_mail_smtp_srv_conf_t, auth),
+      &tn_mail_smtp_auth_modes },
+
+    { tn_string("smtp_auth_plaintext"),
+      TN_MAIL_MAIN_CONF|TN_MAIL_SRV_CONF|TN_CONF_FLAG,
+      tn_conf_set_flag_slot,
+      TN_MAIL_SRV_CONF_OFFSET,
+      offsetof(tn_mail_smtp_srv_conf_t, auth_plaintext),
+      NULL },
+
+    { tn_string("smtp_relay_networks"),
+      TN_MAIL_MAIN_CONF|TN_MAIL_SRV_CONF|TN_CONF_1MORE,
+      tn_mail_smtp_relay_networks,
+      TN_MAIL_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { tn_string("smtp_sender_check"),
+      TN_MAIL_MAIN_CONF|TN_MAIL_SRV_CONF|TN_CONF_FLAG,
+      tn_conf_set_flag_slot,
+      TN_MAIL_SRV_CONF_OFFSET,
+      offsetof(tn_mail_smtp_srv_conf_t, sender_check),
+      NULL },
+
+    { tn_string("smtp_quota_permanent"),
+      TN_MAIL_MAIN_CONF|TN_MAIL_SRV_CONF|TN_CONF_FLAG,
+      tn_conf_set_flag_slot,
+      TN_MAIL_SRV_CONF_OFFSET,
+      offsetof(tn_mail_smtp_srv_conf_t, quota_permanent),
+      NULL },
+
+    { tn_string("smtp_max_hops"),
+      TN_MAIL_MAIN_CONF|TN_MAIL_SRV_CONF|TN_CONF_TAKE1,
+      tn_conf_set_num_slot,
+      TN_MAIL_SRV_CONF_OFFSET,
+      offsetof(tn_mail_smtp_srv_conf_t, max_hops),
+      &tn_mail_smtp_max_hops_bounds },
+
       tn_null_command
 };
 
@@ -129,6 +183,12 @@ tn_mail_smtp_create_srv_conf(tn_conf_t *cf)
     sscf->max_errors = TN_CONF_UNSET_UINT;
     sscf->timeout = TN_CONF_UNSET_MSEC;
     sscf->vrfy = TN_CONF_UNSET;
+    sscf->auth = TN_CONF_UNSET_UINT;
+    sscf->auth_plaintext = TN_CONF_UNSET;
+    sscf->relay_networks = TN_CONF_UNSET_PTR;
+    sscf->sender_check = TN_CONF_UNSET;
+    sscf->quota_permanent = TN_CONF_UNSET;
+    sscf->max_hops = TN_CONF_UNSET_UINT;
 
     return sscf;
 }
@@ -152,6 +212,13 @@ tn_mail_smtp_merge_srv_conf(tn_conf_t *cf, void *parent, void *child)
                              TN_CONF_UNSET_UINT);
     tn_conf_merge_msec_value(conf->timeout, prev->timeout, 300000);
     tn_conf_merge_value(conf->vrfy, prev->vrfy, 0);
+    tn_conf_merge_uint_value(conf->auth, prev->auth, TN_MAIL_SMTP_AUTH_OFF);
+    tn_conf_merge_value(conf->auth_plaintext, prev->auth_plaintext, 0);
+    tn_conf_merge_ptr_value(conf->relay_networks, prev->relay_networks,
+                            NULL);
+    tn_conf_merge_value(conf->sender_check, prev->sender_check, 1);
+    tn_conf_merge_value(conf->quota_permanent, prev->quota_permanent, 0);
+    tn_conf_merge_uint_value(conf->max_hops, prev->max_hops, 50);
 
     if (conf->max_message_size < 0) {
         tn_conf_log_error(TN_LOG_EMERG, cf, 0,

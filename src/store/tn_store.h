@@ -61,6 +61,11 @@ typedef struct {
     tn_str_t        hostname;
     tn_uint_t       password_scheme; /* TN_STORE_PW_* */
     tn_uint_t       password_cost;   /* 0: the library's default */
+    /*
+     * recipient_delimiter: the characters that start a +tag in a local
+     * part (any one of them); empty when plus-addressing is off.
+     */
+    tn_str_t        recipient_delimiter;
 } tn_store_conf_t;
 
 
@@ -172,6 +177,9 @@ tn_fd_t tn_store_spool_create(tn_store_conf_t *conf, char *path,
     tn_log_t *log);
 
 
+/* tn_store_queue.h */
+typedef struct tn_store_queue_env_s  tn_store_queue_env_t;
+
 typedef struct {
     char              spool_path[PATH_MAX]; /* written, closed, not synced */
     off_t             size;          /* bytes on disk (LF line ends) */
@@ -179,6 +187,14 @@ typedef struct {
     time_t            internaldate;
     tn_uint_t         nrcpts;
     tn_store_user_t  *rcpts;         /* nrcpts users from user_lookup */
+    /*
+     * NULL: no remote recipients.  Otherwise the message is also queued
+     * for queue->rcpts (tn_store_queue_add(), queue->id is filled) once
+     * its local copies are durable and before the spool file goes; rc is
+     * TN_OK only if both are durable, and a failed queueing removes the
+     * local copies again.  nrcpts may be 0 then.
+     */
+    tn_store_queue_env_t  *queue;
     uint32_t         *uids;          /* out: nrcpts UIDs; the caller's array */
     tn_int_t          rc;            /* out: TN_OK or TN_ERROR */
     tn_err_t          err;           /* out: errno of the failure (ENOSPC:
@@ -278,6 +294,10 @@ int tn_store_cli(tn_store_conf_t *conf, int argc, char *const *argv,
 tn_store_conf_t *tn_store_get_conf(tn_cycle_t *cycle);
 
 extern tn_module_t  tn_store_module;
+
+
+/* aliases, catch-all, plus-addressing, forwarding, quotas */
+#include <tn_store_rules.h>
 
 
 #endif /* _TN_STORE_H_INCLUDED_ */

@@ -62,8 +62,10 @@ static const char  tn_store_domain_id_sql[] =
 static const char  tn_store_domain_add_sql[] =
     "INSERT INTO domains (name, created) VALUES (?1, ?2)";
 
+/* aliases count too: their rows refer to the domain */
 static const char  tn_store_domain_users_sql[] =
-    "SELECT count(*) FROM users WHERE domain_id = ?1";
+    "SELECT (SELECT count(*) FROM users WHERE domain_id = ?1)"
+    " + (SELECT count(*) FROM aliases WHERE domain_id = ?1)";
 
 static const char  tn_store_domain_del_sql[] =
     "DELETE FROM domains WHERE id = ?1";
@@ -740,8 +742,8 @@ tn_store_domain_del(tn_store_conf_t *conf, u_char *name, size_t len,
 
     if (users > 0) {
         tn_log_error(TN_LOG_INFO, log, 0,
-                     "store: domain \"%s\" still has %L users", domain,
-                     users);
+                     "store: domain \"%s\" still has %L users or aliases",
+                     domain, users);
         ret = TN_DECLINED;
         goto done;
     }

@@ -8,6 +8,7 @@
 #include <tn_core.h>
 #include <tn_store.h>
 #include <tn_store_db.h>
+#include <tn_store_queue.h>
 
 #include <termios.h>
 
@@ -30,6 +31,17 @@ typedef struct {
     tn_store_cli_pt     handler;
 } tn_store_cli_cmd_t;
 
+/* commands with a variable number of arguments get all after the verb */
+typedef int (*tn_store_cli_argv_pt)(tn_store_conf_t *conf, int argc,
+    char *const *argv, tn_log_t *log);
+
+typedef struct {
+    const char             *object;
+    const char             *verb;
+    tn_uint_t               nargs;    /* at least */
+    tn_store_cli_argv_pt    handler;
+} tn_store_cli_argv_cmd_t;
+
 
 static int tn_store_cli_domain_add(tn_store_conf_t *conf, char *arg,
     tn_log_t *log);
@@ -47,6 +59,27 @@ static int tn_store_cli_user_list(tn_store_conf_t *conf, char *arg,
     tn_log_t *log);
 static int tn_store_cli_index_rebuild(tn_store_conf_t *conf, char *arg,
     tn_log_t *log);
+static int tn_store_cli_argv(tn_store_conf_t *conf, int argc,
+    char *const *argv);
+static int tn_store_cli_alias_add(tn_store_conf_t *conf, int argc,
+    char *const *argv, tn_log_t *log);
+static int tn_store_cli_alias_del(tn_store_conf_t *conf, int argc,
+    char *const *argv, tn_log_t *log);
+static int tn_store_cli_alias_list(tn_store_conf_t *conf, int argc,
+    char *const *argv, tn_log_t *log);
+static int tn_store_cli_alias_sendas(tn_store_conf_t *conf, int argc,
+    char *const *argv, tn_log_t *log);
+static int tn_store_cli_user_forward(tn_store_conf_t *conf, int argc,
+    char *const *argv, tn_log_t *log);
+static int tn_store_cli_user_quota(tn_store_conf_t *conf, int argc,
+    char *const *argv, tn_log_t *log);
+static int tn_store_cli_queue_list(tn_store_conf_t *conf, char *arg,
+    tn_log_t *log);
+static int tn_store_cli_queue_show(tn_store_conf_t *conf, char *arg,
+    tn_log_t *log);
+static tn_int_t tn_store_cli_queue_line(void *data,
+    tn_store_queue_env_t *env);
+static u_char *tn_store_cli_age(u_char *p, time_t t);
 static tn_int_t tn_store_cli_print(void *data, const char *name);
 static tn_int_t tn_store_cli_password(u_char *buf, size_t size,
     size_t *len);
@@ -65,6 +98,19 @@ static tn_store_cli_cmd_t  tn_store_cli_cmds[] = {
     { "user",   "del",     1, tn_store_cli_user_del },
     { "user",   "list",    2, tn_store_cli_user_list },
     { "index",  "rebuild", 1, tn_store_cli_index_rebuild },
+    { "queue",  "list",    0, tn_store_cli_queue_list },
+    { "queue",  "show",    1, tn_store_cli_queue_show },
+    { NULL, NULL, 0, NULL }
+};
+
+
+static tn_store_cli_argv_cmd_t  tn_store_cli_argv_cmds[] = {
+    { "alias",  "add",     2, tn_store_cli_alias_add },
+    { "alias",  "del",     1, tn_store_cli_alias_del },
+    { "alias",  "list",    0, tn_store_cli_alias_list },
+    { "alias",  "sendas",  2, tn_store_cli_alias_sendas },
+    { "user",   "forward", 2, tn_store_cli_user_forward },
+    { "user",   "quota",   2, tn_store_cli_user_quota },
     { NULL, NULL, 0, NULL }
 };
 
@@ -86,6 +132,11 @@ tn_store_cli(tn_store_conf_t *conf, int argc, char *const *argv,
     if (argc < 2) {
         tn_store_cli_usage();
         return 1;
+    }
+
+    rc = tn_store_cli_argv(conf, argc, argv);
+    if (rc != -1) {
+        return rc;
     }
 
     nargs = argc - 2;
@@ -127,6 +178,48 @@ tn_store_cli(tn_store_conf_t *conf, int argc, char *const *argv,
 }
 
 
+/* the commands of tn_store_cli_argv_cmds: -1 when argv is none of them */
+
+static int
+tn_store_cli_argv(tn_store_conf_t *conf, int argc, char *const *argv)
+{
+    int                       rc;
+    tn_log_t                  cli;
+    tn_store_cli_argv_cmd_t  *cmd;
+
+    for (cmd = tn_store_cli_argv_cmds; cmd->object; cmd++) {
+        if (strcmp(argv[0], cmd->object) == 0
+            && strcmp(argv[1], cmd->verb) == 0)
+        {
+            break;
+        }
+    }
+
+    if (cmd->object == NULL) {
+        return -1;
+    }
+
+    if ((tn_uint_t) argc - 2 < cmd->nargs) {
+        tn_store_cli_usage();
+        return 1;
+    }
+
+    tn_memzero(&cli, sizeof(tn_log_t));
+    cli.log_level = TN_LOG_INFO;
+    cli.file = &tn_store_cli_stderr;
+
+    if (tn_store_init(conf, &cli) != TN_OK) {
+        return 1;
+    }
+
+    rc = cmd->handler(conf, argc - 2, argv + 2, &cli);
+
+    tn_store_db_close_all();
+
+    return rc;
+}
+
+
 static void
 tn_store_cli_usage(void)
 {
@@ -137,6 +230,19 @@ tn_store_cli_usage(void)
         TN_LINEFEED
         "       tern [-p prefix] [-c conf] user list [DOMAIN]" TN_LINEFEED
         "       tern [-p prefix] [-c conf] index rebuild ADDRESS" TN_LINEFEED
+        "       tern [-p prefix] [-c conf] queue list" TN_LINEFEED
+        "       tern [-p prefix] [-c conf] queue show ID" TN_LINEFEED
+        "       tern [-p prefix] [-c conf] alias add ADDRESS|@DOMAIN "
+        "TARGET..." TN_LINEFEED
+        "       tern [-p prefix] [-c conf] alias del ADDRESS|@DOMAIN "
+        "[TARGET]" TN_LINEFEED
+        "       tern [-p prefix] [-c conf] alias list [DOMAIN]" TN_LINEFEED
+        "       tern [-p prefix] [-c conf] alias sendas ADDRESS on|off"
+        TN_LINEFEED
+        "       tern [-p prefix] [-c conf] user forward ADDRESS "
+        "[--keep] TARGET...|off" TN_LINEFEED
+        "       tern [-p prefix] [-c conf] user quota ADDRESS BYTES[k|m|g]|off"
+        TN_LINEFEED
         "user add and user passwd read the password from stdin (one line)"
         TN_LINEFEED);
 }
@@ -269,6 +375,289 @@ tn_store_cli_index_rebuild(tn_store_conf_t *conf, char *arg, tn_log_t *log)
     }
 
     return tn_store_cli_result(rc, "index rebuild", arg);
+}
+
+
+static int
+tn_store_cli_alias_add(tn_store_conf_t *conf, int argc, char *const *argv,
+    tn_log_t *log)
+{
+    return tn_store_cli_result(tn_store_alias_add(conf, (u_char *) argv[0],
+                                                  strlen(argv[0]),
+                                                  (u_char **) argv + 1,
+                                                  argc - 1, log),
+                               "alias add", argv[0]);
+}
+
+
+static int
+tn_store_cli_alias_del(tn_store_conf_t *conf, int argc, char *const *argv,
+    tn_log_t *log)
+{
+    if (argc > 2) {
+        tn_store_cli_usage();
+        return 1;
+    }
+
+    return tn_store_cli_result(tn_store_alias_del(conf, (u_char *) argv[0],
+                                   strlen(argv[0]),
+                                   argc == 2 ? (u_char *) argv[1] : NULL,
+                                   log),
+                               "alias del", argv[0]);
+}
+
+
+static int
+tn_store_cli_alias_list(tn_store_conf_t *conf, int argc, char *const *argv,
+    tn_log_t *log)
+{
+    tn_int_t  rc;
+
+    if (argc > 1) {
+        tn_store_cli_usage();
+        return 1;
+    }
+
+    rc = tn_store_alias_list(conf, argc ? (u_char *) argv[0] : NULL,
+                             argc ? strlen(argv[0]) : 0, tn_store_cli_print,
+                             NULL, log);
+
+    return tn_store_cli_result(rc, "alias list", argc ? argv[0] : "");
+}
+
+
+static int
+tn_store_cli_alias_sendas(tn_store_conf_t *conf, int argc, char *const *argv,
+    tn_log_t *log)
+{
+    tn_uint_t  on;
+
+    if (argc != 2
+        || (strcmp(argv[1], "on") != 0 && strcmp(argv[1], "off") != 0))
+    {
+        tn_store_cli_usage();
+        return 1;
+    }
+
+    on = (strcmp(argv[1], "on") == 0);
+
+    return tn_store_cli_result(tn_store_alias_sendas(conf,
+                                   (u_char *) argv[0], strlen(argv[0]), on,
+                                   log),
+                               "alias sendas", argv[0]);
+}
+
+
+static int
+tn_store_cli_user_forward(tn_store_conf_t *conf, int argc, char *const *argv,
+    tn_log_t *log)
+{
+    tn_int_t   rc;
+    tn_uint_t  keep, first;
+
+    keep = (strcmp(argv[1], "--keep") == 0);
+    first = keep ? 2 : 1;
+
+    if (argc == 2 && strcmp(argv[1], "off") == 0) {
+        rc = tn_store_user_forward(conf, (u_char *) argv[0], strlen(argv[0]),
+                                   NULL, 0, 0, log);
+
+    } else if ((tn_uint_t) argc > first) {
+        rc = tn_store_user_forward(conf, (u_char *) argv[0], strlen(argv[0]),
+                                   (u_char **) argv + first, argc - first,
+                                   keep, log);
+
+    } else {
+        tn_store_cli_usage();
+        return 1;
+    }
+
+    return tn_store_cli_result(rc, "user forward", argv[0]);
+}
+
+
+static int
+tn_store_cli_user_quota(tn_store_conf_t *conf, int argc, char *const *argv,
+    tn_log_t *log)
+{
+    off_t     bytes;
+    tn_str_t  v;
+
+    if (argc != 2) {
+        tn_store_cli_usage();
+        return 1;
+    }
+
+    if (strcmp(argv[1], "off") == 0) {
+        bytes = 0;
+
+    } else {
+        v.data = (u_char *) argv[1];
+        v.len = strlen(argv[1]);
+
+        bytes = tn_parse_offset(&v);
+
+        if (bytes == TN_ERROR) {
+            tn_store_write_escaped(STDERR_FILENO, "tern: invalid size \"",
+                                   v.data, tn_min(v.len, 320),
+                                   "\" (BYTES, with k, m or g, or off)"
+                                   TN_LINEFEED);
+            return 1;
+        }
+    }
+
+    return tn_store_cli_result(tn_store_user_quota(conf, (u_char *) argv[0],
+                                                   strlen(argv[0]), bytes,
+                                                   log),
+                               "user quota", argv[0]);
+}
+
+
+static const char  *tn_store_cli_states[] = {
+    "pending", "deferred", "delivered", "bounced"
+};
+
+
+static int
+tn_store_cli_queue_list(tn_store_conf_t *conf, char *arg, tn_log_t *log)
+{
+    return tn_store_queue_list(conf, tn_store_cli_queue_line, NULL, log)
+           == TN_OK ? 0 : 1;
+}
+
+
+/* "ID SIZE AGE <sender> <rcpt>:state ...", every string escaped */
+static tn_int_t
+tn_store_cli_queue_line(void *data, tn_store_queue_env_t *env)
+{
+    size_t                  size;
+    u_char                 *buf, *p;
+    tn_uint_t               i;
+    tn_store_queue_rcpt_t  *r;
+
+    size = 128 + 4 * strlen(env->sender);
+
+    for (i = 0; i < env->nrcpts; i++) {
+        size += 16 + 4 * strlen(env->rcpts[i].address);
+    }
+
+    buf = malloc(size);
+    if (buf == NULL) {
+        return TN_ERROR;
+    }
+
+    p = tn_sprintf(buf, "%s %O ", env->id, env->size);
+    p = tn_store_cli_age(p, env->received);
+    p = tn_cpymem(p, " <", 2);
+    p = tn_escape_log(p, (u_char *) env->sender, strlen(env->sender));
+    *p++ = '>';
+
+    for (i = 0; i < env->nrcpts; i++) {
+        r = &env->rcpts[i];
+
+        p = tn_cpymem(p, " <", 2);
+        p = tn_escape_log(p, (u_char *) r->address, strlen(r->address));
+        p = tn_sprintf(p, ">:%s", tn_store_cli_states[r->status]);
+    }
+
+    *p++ = LF;
+
+    (void) tn_write_fd(STDOUT_FILENO, buf, p - buf);
+    free(buf);
+
+    return TN_OK;
+}
+
+
+static u_char *
+tn_store_cli_age(u_char *p, time_t t)
+{
+    time_t  age;
+
+    age = time(NULL) - t;
+
+    if (age < 0) {
+        age = 0;
+    }
+
+    if (age < 60) {
+        return tn_sprintf(p, "%Ts", age);
+    }
+
+    if (age < 3600) {
+        return tn_sprintf(p, "%Tm", age / 60);
+    }
+
+    if (age < 86400) {
+        return tn_sprintf(p, "%Th%02Tm", age / 3600, age % 3600 / 60);
+    }
+
+    return tn_sprintf(p, "%Td%02Th", age / 86400, age % 86400 / 3600);
+}
+
+
+static int
+tn_store_cli_queue_show(tn_store_conf_t *conf, char *arg, tn_log_t *log)
+{
+    u_char                  buf[256], *p;
+    tn_int_t                rc;
+    tn_uint_t               i;
+    tn_store_queue_env_t    env;
+    tn_store_queue_rcpt_t  *r;
+
+    rc = tn_store_queue_read(conf, arg, &env, log);
+
+    if (rc != TN_OK) {
+        tn_store_write_escaped(STDERR_FILENO, "tern: no queued message \"",
+                               (u_char *) arg, tn_min(strlen(arg), 320),
+                               rc == TN_DECLINED ? "\"" TN_LINEFEED
+                                                 : "\" (unreadable)"
+                                                   TN_LINEFEED);
+        return 1;
+    }
+
+    p = tn_sprintf(buf, "id: %s%Nsize: %O%Nreceived: %T (", env.id,
+                   env.size, env.received);
+    p = tn_store_cli_age(p, env.received);
+    p = tn_sprintf(p, " ago)%Nret: %s%Nsmtputf8: %s%N8bit: %s%Nhold: %s%N",
+                   env.ret == TN_QUEUE_RET_FULL ? "full"
+                   : env.ret == TN_QUEUE_RET_HDRS ? "hdrs" : "-",
+                   env.smtputf8 ? "yes" : "no", env.body_8bit ? "yes" : "no",
+                   env.hold ? "yes" : "no");
+    (void) tn_write_fd(STDOUT_FILENO, buf, p - buf);
+
+    tn_store_write_escaped(STDOUT_FILENO, "sender: <", (u_char *) env.sender,
+                           strlen(env.sender), ">" TN_LINEFEED);
+    tn_store_write_escaped(STDOUT_FILENO, "auth user: ",
+                           (u_char *) env.auth_user, strlen(env.auth_user),
+                           TN_LINEFEED);
+    tn_store_write_escaped(STDOUT_FILENO, "envid: ", (u_char *) env.envid,
+                           strlen(env.envid), TN_LINEFEED);
+
+    for (i = 0; i < env.nrcpts; i++) {
+        r = &env.rcpts[i];
+
+        tn_store_write_escaped(STDOUT_FILENO, "rcpt: <", (u_char *) r->address,
+                               strlen(r->address), ">" TN_LINEFEED);
+
+        p = tn_sprintf(buf, "  status: %s%N  tries: %ui%N  next try: %T%N"
+                       "  notify: %s%s%s%s%N",
+                       tn_store_cli_states[r->status], r->tries, r->next_try,
+                       r->notify & TN_QUEUE_NOTIFY_NEVER ? "never " : "",
+                       r->notify & TN_QUEUE_NOTIFY_SUCCESS ? "success " : "",
+                       r->notify & TN_QUEUE_NOTIFY_FAILURE ? "failure " : "",
+                       r->notify & TN_QUEUE_NOTIFY_DELAY ? "delay " : "");
+        (void) tn_write_fd(STDOUT_FILENO, buf, p - buf);
+
+        tn_store_write_escaped(STDOUT_FILENO, "  orcpt: ", (u_char *) r->orcpt,
+                               strlen(r->orcpt), TN_LINEFEED);
+        tn_store_write_escaped(STDOUT_FILENO, "  error: ", (u_char *) r->error,
+                               strlen(r->error), TN_LINEFEED);
+    }
+
+    tn_store_queue_env_free(&env);
+
+    return 0;
 }
 
 

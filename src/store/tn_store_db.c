@@ -29,6 +29,8 @@ static void tn_store_db_cache_free(void *data);
 static tn_store_db_t *tn_store_db_open(const char *path, tn_uint_t kind,
     tn_uint_t flags, int *src, tn_log_t *log);
 static int tn_store_db_schema(tn_store_db_t *db, tn_log_t *log);
+static int tn_store_db_migrate(tn_store_db_t *db, const char *schema,
+    int version, int want, tn_log_t *log);
 static void tn_store_db_reuse(tn_store_db_t *db);
 static void tn_store_db_free(tn_store_db_t *db);
 
@@ -52,7 +54,33 @@ static const char  tn_store_accounts_schema[] =
     " created INTEGER NOT NULL,"
     " disabled INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS users_domain ON users (domain_id);"
-    "PRAGMA user_version = " tn_value(TN_STORE_ACCOUNTS_VERSION) ";";
+    "PRAGMA user_version = 1;";
+
+/*
+ * tn_store_accounts_migrations[v] takes tern.db from version v to v + 1;
+ * a new file gets the version 1 schema above and then each of them, so
+ * new and migrated files are the same.
+ */
+static const char  tn_store_accounts_v2[] =
+    "ALTER TABLE users ADD COLUMN forward_to TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE users ADD COLUMN forward_keep INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE users ADD COLUMN quota_bytes INTEGER NOT NULL DEFAULT 0;"
+    /* one row per (address, target); address "@domain" is a catch-all */
+    "CREATE TABLE aliases ("
+    " id INTEGER PRIMARY KEY,"
+    " domain_id INTEGER NOT NULL REFERENCES domains(id),"
+    " address TEXT NOT NULL COLLATE NOCASE,"
+    " target TEXT NOT NULL COLLATE NOCASE,"
+    " send_as INTEGER NOT NULL DEFAULT 0,"
+    " created INTEGER NOT NULL,"
+    " UNIQUE (address, target));"
+    "CREATE INDEX aliases_domain ON aliases (domain_id);"
+    "PRAGMA user_version = 2;";
+
+static const char  *tn_store_accounts_migrations[] = {
+    NULL,                                   /* 0: the schema itself */
+    tn_store_accounts_v2                    /* 1 -> 2 */
+};
 
 static const char  tn_store_index_schema[] =
     "CREATE TABLE IF NOT EXISTS mailboxes ("
@@ -552,11 +580,10 @@ tn_store_db_schema(tn_store_db_t *db, tn_log_t *log)
         }
     }
 
-    /* version 0: a new file; later versions will migrate from here */
+    /* version 0: a new file; then the migrations, in one transaction */
 
-    rc = tn_store_db_exec(db, schema, log);
+    rc = tn_store_db_migrate(db, schema, version, want, log);
     if (rc != SQLITE_OK) {
-        tn_store_db_log(db, log, rc, "creating the schema");
         goto failed;
     }
 
@@ -566,6 +593,43 @@ failed:
 
     tn_store_db_rollback(db, log);
     return rc;
+}
+
+
+static int
+tn_store_db_migrate(tn_store_db_t *db, const char *schema, int version,
+    int want, tn_log_t *log)
+{
+    int  rc, fresh;
+
+    fresh = 0;
+
+    if (version == 0) {
+        rc = tn_store_db_exec(db, schema, log);
+        if (rc != SQLITE_OK) {
+            tn_store_db_log(db, log, rc, "creating the schema");
+            return rc;
+        }
+
+        version = 1;
+        fresh = 1;
+    }
+
+    for ( /* void */ ; version < want; version++) {
+        rc = tn_store_db_exec(db, tn_store_accounts_migrations[version], log);
+        if (rc != SQLITE_OK) {
+            tn_store_db_log(db, log, rc, "migrating the schema");
+            return rc;
+        }
+
+        if (!fresh) {
+            tn_log_error(TN_LOG_NOTICE, log, 0,
+                         "store: \"%s\" migrated to schema version %d",
+                         db->path, version + 1);
+        }
+    }
+
+    return SQLITE_OK;
 }
 
 

@@ -26,11 +26,12 @@
 
 #define TN_STORE_DB_CREATE      0x01         /* create the file if missing */
 
-#define TN_STORE_DB_STMTS       32
+#define TN_STORE_DB_STMTS       64
 #define TN_STORE_DB_CACHE       8            /* connections per thread */
 
 /* PRAGMA user_version of each kind of database */
-#define TN_STORE_ACCOUNTS_VERSION  1
+/* 2: aliases; users.forward_to, forward_keep, quota_bytes */
+#define TN_STORE_ACCOUNTS_VERSION  2
 #define TN_STORE_INDEX_VERSION     1
 
 #define TN_STORE_INBOX          "INBOX"
@@ -167,6 +168,14 @@ tn_int_t tn_store_inbox_put(tn_store_db_t *db, tn_store_mbox_row_t *mr,
  */
 tn_store_db_t *tn_store_index_open(tn_store_conf_t *conf,
     tn_store_user_t *u, tn_log_t *log);
+
+/*
+ * The quota check of a delivery, made inside the index transaction of
+ * the user (tn_store_rules.c): TN_OK when size more bytes fit in INBOX
+ * (or there is no quota), TN_DECLINED when not, TN_ERROR (logged).
+ */
+tn_int_t tn_store_quota_tx(tn_store_conf_t *conf, tn_store_db_t *db,
+    tn_store_user_t *u, off_t size, tn_log_t *log);
 
 /* a file name that is safe to use relative to a directory fd */
 tn_int_t tn_store_name_safe(const u_char *name, size_t len);

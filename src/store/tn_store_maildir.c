@@ -8,6 +8,7 @@
 #include <tn_core.h>
 #include <tn_store.h>
 #include <tn_store_db.h>
+#include <tn_store_queue.h>
 
 
 /*
@@ -20,7 +21,10 @@
  *      new/,
  *   3. fsync() each distinct new/ and tmp/ once,
  *   4. one SQLite transaction per user (synchronous=FULL) for the UIDs,
- *   5. only then does a message count as delivered.
+ *   5. the outbound queue, for a message with remote recipients too
+ *      (tn_store_queue_add(): it comes last so that nothing is sent out
+ *      for a message whose local part failed),
+ *   6. only then does a message count as delivered.
  * A message that fails at any step is removed from every new/ it reached.
  */
 
@@ -91,6 +95,9 @@ static void tn_store_dlv_sync_dirs(tn_store_dlv_t *dl);
 static void tn_store_dlv_index(tn_store_dlv_t *dl, tn_store_dlv_dir_t *dir);
 static int tn_store_dlv_index_tx(tn_store_dlv_t *dl, tn_store_db_t *db,
     tn_store_dlv_dir_t *dir);
+static void tn_store_dlv_queue(tn_store_dlv_t *dl);
+static tn_int_t tn_store_dlv_quota(tn_store_dlv_t *dl, tn_store_db_t *db,
+    tn_store_dlv_dir_t *dir, tn_store_dlv_msg_t *m);
 static void tn_store_dlv_finish(tn_store_dlv_t *dl);
 
 
@@ -263,6 +270,10 @@ tn_store_deliver(tn_store_conf_t *conf, tn_store_delivery_t **d,
     for (i = 0; i < dl.ndirs; i++) {
         tn_store_dlv_index(&dl, &dl.dirs[i]);
     }
+
+    /* 4b: the outbound queue, once the local copies are durable */
+
+    tn_store_dlv_queue(&dl);
 
     /* 5: undo the failed ones, report, drop the spool files */
 
@@ -744,6 +755,10 @@ tn_store_dlv_index_tx(tn_store_dlv_t *dl, tn_store_db_t *db,
             goto failed;
         }
 
+        if (tn_store_dlv_quota(dl, db, dir, m) != TN_OK) {
+            continue;
+        }
+
         if (mr.uidnext == UINT32_MAX) {
             tn_log_error(TN_LOG_ALERT, dl->log, 0,
                          "store: UIDs exhausted in \"%s\": rebuild the index",
@@ -792,6 +807,58 @@ failed:
 
     return (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE)
            ? SQLITE_ERROR : rc;
+}
+
+
+static void
+tn_store_dlv_queue(tn_store_dlv_t *dl)
+{
+    tn_uint_t            i;
+    tn_store_dlv_msg_t  *m;
+
+    for (i = 0; i < dl->nmsgs; i++) {
+        m = &dl->msgs[i];
+
+        if (m->d->queue == NULL || m->failed) {
+            continue;
+        }
+
+        /*
+         * m->fd was fsync()ed in step 1; if this fails, the local copies
+         * are removed by tn_store_dlv_finish() like any failed message's.
+         */
+
+        if (tn_store_queue_add(dl->conf, m->d->spool_path, m->fd,
+                               m->d->queue, dl->log)
+            != TN_OK)
+        {
+            tn_store_dlv_fail(m, tn_errno);
+        }
+    }
+}
+
+
+/*
+ * The quota, checked under the user's BEGIN IMMEDIATE: usage is the sum
+ * of the sizes in INBOX, which includes the rows this transaction added,
+ * so two deliveries racing for the last bytes cannot both pass.  A
+ * message over quota (or whose check failed) fails as a whole: TN_OK
+ * means go on with it.
+ */
+
+static tn_int_t
+tn_store_dlv_quota(tn_store_dlv_t *dl, tn_store_db_t *db,
+    tn_store_dlv_dir_t *dir, tn_store_dlv_msg_t *m)
+{
+    tn_int_t  rc;
+
+    rc = tn_store_quota_tx(dl->conf, db, dir->user, m->size, dl->log);
+
+    if (rc != TN_OK) {
+        tn_store_dlv_fail(m, rc == TN_DECLINED ? TN_EDQUOT : EIO);
+    }
+
+    return rc;
 }
 
 

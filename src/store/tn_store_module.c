@@ -7,6 +7,7 @@
 #include <tn_config.h>
 #include <tn_core.h>
 #include <tn_store.h>
+#include <tn_store_queue.h>
 
 #include <crypt.h>
 
@@ -15,6 +16,7 @@
  *     store {
  *         password_scheme  yescrypt;    # yescrypt | sha512crypt | bcrypt
  *         password_cost    5;           # 0: the library's default
+ *         recipient_delimiter  +;       # "off" or "": no plus-addressing
  *     }
  *
  * The block works as nginx's "events": the directive's handler parses
@@ -30,6 +32,8 @@ static char *tn_store_block(tn_conf_t *cf, tn_command_t *cmd, void *conf);
 static tn_int_t tn_store_path(tn_cycle_t *cycle, tn_store_conf_t *scf,
     tn_str_t *path, const char *name);
 static tn_int_t tn_store_init_module(tn_cycle_t *cycle);
+static char *tn_store_delimiter(tn_conf_t *cf, tn_command_t *cmd,
+    void *conf);
 
 
 static tn_conf_enum_t  tn_store_schemes[] = {
@@ -67,6 +71,13 @@ static tn_command_t  tn_store_commands[] = {
       0,
       offsetof(tn_store_conf_t, password_cost),
       &tn_store_cost_bounds },
+
+    { tn_string("recipient_delimiter"),
+      TN_STORE_CONF|TN_DIRECT_CONF|TN_CONF_TAKE1,
+      tn_store_delimiter,
+      0,
+      offsetof(tn_store_conf_t, recipient_delimiter),
+      NULL },
 
       tn_null_command
 };
@@ -139,6 +150,10 @@ tn_store_init_conf(tn_cycle_t *cycle, void *conf)
 #endif
 
     tn_conf_init_uint_value(scf->password_cost, 0);
+
+    if (scf->recipient_delimiter.data == NULL) {
+        tn_str_set(&scf->recipient_delimiter, "+");
+    }
 
     /* the cost's range depends on the scheme: let libxcrypt judge it */
 
@@ -223,9 +238,44 @@ tn_store_block(tn_conf_t *cf, tn_command_t *cmd, void *conf)
 }
 
 
+static char *
+tn_store_delimiter(tn_conf_t *cf, tn_command_t *cmd, void *conf)
+{
+    char  *rv;
+
+    size_t     i;
+    tn_str_t  *d;
+
+    rv = tn_conf_set_str_slot(cf, cmd, conf);
+    if (rv != TN_CONF_OK) {
+        return rv;
+    }
+
+    d = &((tn_store_conf_t *) conf)->recipient_delimiter;
+
+    if (d->len == 3 && tn_strncmp(d->data, "off", 3) == 0) {
+        d->len = 0;
+        return TN_CONF_OK;
+    }
+
+    /* the characters must be ones a local part may hold, and not '.' */
+
+    for (i = 0; i < d->len; i++) {
+        if (d->data[i] == '\0'
+            || tn_strchr("!#$%&'*+-=?^_`{|}~", d->data[i]) == NULL)
+        {
+            return "must be \"off\" or characters of \"!#$%&'*+-=?^_`{|}~\"";
+        }
+    }
+
+    return TN_CONF_OK;
+}
+
+
 static tn_int_t
 tn_store_init_module(tn_cycle_t *cycle)
 {
+    uid_t              owner;
     tn_uint_t          i;
     tn_core_conf_t    *ccf;
     tn_store_conf_t   *scf;
@@ -244,6 +294,15 @@ tn_store_init_module(tn_cycle_t *cycle)
      */
 
     ccf = (tn_core_conf_t *) tn_get_conf(cycle->conf_ctx, tn_core_module);
+
+    /* the outbound queue's directories, like the spool */
+
+    owner = (geteuid() == 0 && ccf->user != (uid_t) TN_CONF_UNSET_UINT
+             && ccf->user != 0) ? ccf->user : (uid_t) -1;
+
+    if (tn_store_queue_init(scf, owner, ccf->group, cycle->log) != TN_OK) {
+        return TN_ERROR;
+    }
 
     if (geteuid() != 0 || ccf->user == (uid_t) TN_CONF_UNSET_UINT
         || ccf->user == 0)
