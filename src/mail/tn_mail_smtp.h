@@ -242,6 +242,35 @@ void tn_mail_smtp_enter_state(tn_mail_session_t *s,
 void tn_mail_smtp_reply(tn_mail_session_t *s, const char *fmt, ...);
 void tn_mail_smtp_error(tn_mail_session_t *s, const char *fmt, ...);
 tn_int_t tn_mail_smtp_unknown(tn_mail_session_t *s, tn_connection_t *c);
+/* reads and runs commands; DATA sets it back when the message ends */
+void tn_mail_smtp_read_handler(tn_event_t *rev);
+/* the last reply "421 ... %V ..." (the server name), then close */
+void tn_mail_smtp_goodbye(tn_mail_session_t *s, tn_connection_t *c,
+    tn_uint_t now, const char *fmt);
+/* the transaction: a new one (the old one reset), or none */
+tn_mail_smtp_tx_t *tn_mail_smtp_tx_create(tn_mail_session_t *s,
+    tn_connection_t *c);
+void tn_mail_smtp_tx_reset(tn_mail_session_t *s);
+
+/*
+ * tn_mail_smtp_envelope.c: the MAIL and RCPT commands, and the recipient
+ * lookup in the thread pool that VRFY shares (vrfy set).  Like a command
+ * handler they return TN_OK (replied), TN_AGAIN (the lookup or the
+ * sender check runs) or TN_ERROR.
+ */
+tn_int_t tn_mail_smtp_mail(tn_mail_session_t *s, tn_connection_t *c);
+tn_int_t tn_mail_smtp_rcpt(tn_mail_session_t *s, tn_connection_t *c);
+tn_int_t tn_mail_smtp_lookup(tn_mail_session_t *s, tn_connection_t *c,
+    tn_smtp_path_t *path, tn_uint_t vrfy);
+/* a mailbox over quota, at RCPT or at delivery */
+void tn_mail_smtp_quota_reply(tn_mail_session_t *s);
+
+/*
+ * tn_mail_smtp_data.c: the DATA command (TN_OK when refused, TN_AGAIN
+ * when the message is read, TN_ERROR), the message into the spool file
+ * and the group commit.
+ */
+tn_int_t tn_mail_smtp_data(tn_mail_session_t *s, tn_connection_t *c);
 
 /*
  * tn_mail_smtp_auth.c: the AUTH command (RFC 4954, PLAIN and LOGIN) and
