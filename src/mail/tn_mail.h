@@ -250,8 +250,13 @@ void tn_mail_send(tn_event_t *wev);
 tn_int_t tn_mail_read_command(tn_mail_session_t *s, tn_connection_t *c,
     tn_int_t (*parse)(tn_mail_parse_t *p, tn_buf_t *b), tn_str_t *errmsg);
 
-/* true when unparsed input is left in s->buffer (pipelining) */
-#define tn_mail_pending_input(s)  ((s)->buffer->pos < (s)->buffer->last)
+/*
+ * True when more input may be there without a new event: unparsed bytes
+ * in s->buffer (pipelining), or a socket that filled the buffer and may
+ * hold more (the loop is edge-triggered: no new event comes for it).
+ */
+#define tn_mail_pending_input(s)                                             \
+    ((s)->buffer->pos < (s)->buffer->last || (s)->connection->read->ready)
 
 /* closes the session: the only place that frees it (c->pool last) */
 void tn_mail_close_connection(tn_connection_t *c);

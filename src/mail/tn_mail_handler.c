@@ -66,6 +66,20 @@ tn_mail_init_connection(tn_connection_t *c)
 
     c->log_error = TN_ERROR_INFO;
 
+    /*
+     * Replies are written whole, one send() each; Nagle's algorithm would
+     * hold the last small one of a pipelined batch until the client's
+     * delayed ACK (40 ms).
+     */
+    if (c->sockaddr->sa_family != AF_UNIX) {
+        if (tn_tcp_nodelay(c->fd) == -1) {
+            tn_connection_error(c, tn_socket_errno,
+                                "setsockopt(TCP_NODELAY) failed");
+        } else {
+            c->tcp_nodelay = 1;
+        }
+    }
+
     if (addr_conf->ssl) {
         c->log->action = "SSL handshaking";
 
