@@ -195,4 +195,9 @@ void tn_store_write_escaped(tn_fd_t fd, const char *prefix, u_char *s,
     size_t len, const char *suffix);
 
 
+/* a synced copy of a file where a hard link cannot be made */
+tn_int_t tn_store_copy_synced(tn_fd_t src, tn_fd_t dirfd, const char *name,
+    off_t size);
+
+
 #endif /* _TN_STORE_DB_H_INCLUDED_ */

@@ -89,8 +89,6 @@ static void tn_store_dlv_open_spool(tn_store_dlv_t *dl, tn_store_dlv_msg_t *m);
 static int tn_store_dlv_ref_cmp(const void *one, const void *two);
 static void tn_store_dlv_open_dirs(tn_store_dlv_t *dl);
 static void tn_store_dlv_link(tn_store_dlv_t *dl, tn_store_dlv_msg_t *m);
-static tn_int_t tn_store_dlv_copy(tn_fd_t src, tn_fd_t dirfd,
-    const char *name, off_t size);
 static void tn_store_dlv_sync_dirs(tn_store_dlv_t *dl);
 static void tn_store_dlv_index(tn_store_dlv_t *dl, tn_store_dlv_dir_t *dir);
 static int tn_store_dlv_index_tx(tn_store_dlv_t *dl, tn_store_db_t *db,
@@ -499,7 +497,7 @@ tn_store_dlv_link(tn_store_dlv_t *dl, tn_store_dlv_msg_t *m)
 
             /* another file system, or one without hard links */
             if (errno == TN_EXDEV || errno == TN_EPERM || errno == EMLINK) {
-                rc = tn_store_dlv_copy(m->fd, dir->fds[1], (char *) r->name,
+                rc = tn_store_copy_synced(m->fd, dir->fds[1], (char *) r->name,
                                        m->size);
                 if (rc == TN_OK) {
                     r->in_tmp = 1;
@@ -549,8 +547,14 @@ tn_store_dlv_link(tn_store_dlv_t *dl, tn_store_dlv_msg_t *m)
 }
 
 
-static tn_int_t
-tn_store_dlv_copy(tn_fd_t src, tn_fd_t dirfd, const char *name, off_t size)
+/*
+ * Copies size bytes of src into a new file name in dirfd and fsyncs it:
+ * where a hard link cannot be made (another file system).  TN_OK, or
+ * TN_ERROR with errno set and nothing left behind.
+ */
+tn_int_t
+tn_store_copy_synced(tn_fd_t src, tn_fd_t dirfd, const char *name,
+    off_t size)
 {
     off_t     off;
     ssize_t   n;

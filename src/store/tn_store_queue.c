@@ -955,12 +955,6 @@ static tn_int_t
 tn_store_queue_link(const char *path, tn_fd_t fd, tn_fd_t dirfd,
     const char *name, off_t size)
 {
-    off_t     off;
-    ssize_t   n;
-    tn_fd_t   out;
-    tn_err_t  err;
-    u_char    buf[32768];
-
     if (linkat(AT_FDCWD, path, dirfd, name, 0) == 0) {
         return TN_OK;
     }
@@ -970,54 +964,7 @@ tn_store_queue_link(const char *path, tn_fd_t fd, tn_fd_t dirfd,
         return TN_ERROR;
     }
 
-    out = openat(dirfd, name, O_CREAT|O_EXCL|O_WRONLY|O_NOFOLLOW|O_CLOEXEC,
-                 0600);
-    if (out == -1) {
-        return TN_ERROR;
-    }
-
-    for (off = 0; off < size; off += n) {
-        n = pread(fd, buf, tn_min((off_t) sizeof(buf), size - off), off);
-
-        if (n == -1 && errno == TN_EINTR) {
-            n = 0;
-            continue;
-        }
-
-        if (n <= 0) {
-            err = (n == 0) ? EIO : errno;
-            goto failed;
-        }
-
-        if (tn_write_fd(out, buf, n) != n) {
-            err = errno ? errno : EIO;
-            goto failed;
-        }
-    }
-
-    if (fsync(out) == -1) {
-        err = errno;
-        goto failed;
-    }
-
-    if (close(out) == -1) {
-        err = errno;
-        out = TN_INVALID_FILE;
-        goto failed;
-    }
-
-    return TN_OK;
-
-failed:
-
-    if (out != TN_INVALID_FILE) {
-        close(out);
-    }
-
-    (void) unlinkat(dirfd, name, 0);
-    errno = err;
-
-    return TN_ERROR;
+    return tn_store_copy_synced(fd, dirfd, name, size);
 }
 
 
