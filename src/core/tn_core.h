@@ -61,6 +61,7 @@ typedef void (*tn_connection_handler_pt)(tn_connection_t *c);
 #include <tn_times.h>
 #include <tn_socket.h>
 #include <tn_parse.h>
+#include <tn_idna.h>
 #include <tn_conf_file.h>
 #include <tn_module.h>
 #include <tn_connection.h>

@@ -61,7 +61,9 @@ static tn_int_t tn_mail_parse_skip(tn_mail_parse_t *p, tn_buf_t *b);
 static tn_int_t tn_mail_ncaseeq(u_char *s1, const char *s2, size_t n);
 static tn_int_t tn_mail_smtp_parse_local(u_char **pp, u_char *end,
     tn_smtp_path_t *path);
-static tn_int_t tn_mail_smtp_parse_domain(u_char **pp, u_char *end);
+static tn_int_t tn_mail_smtp_parse_domain(u_char **pp, u_char *end,
+    tn_uint_t *utf8);
+static tn_int_t tn_mail_smtp_parse_utf8(u_char **pp, u_char *end);
 static tn_int_t tn_mail_smtp_parse_literal(u_char **pp, u_char *end);
 static tn_int_t tn_mail_smtp_parse_ipv4(u_char *p, u_char *end);
 static tn_int_t tn_mail_smtp_parse_params(u_char *p, u_char *end,
@@ -635,6 +637,7 @@ tn_mail_smtp_parse_path(tn_str_t *arg, tn_uint_t is_rcpt,
 {
     u_char      *p, *end, *lt, *local;
     size_t       n;
+    tn_uint_t    utf8;
     const char  *addr_err, *prefix;
 
     addr_err = is_rcpt ? "501 5.1.3 Bad recipient address syntax"
@@ -644,14 +647,7 @@ tn_mail_smtp_parse_path(tn_str_t *arg, tn_uint_t is_rcpt,
 
     p = arg->data;
     end = p + arg->len;
-
-    for (local = p; local < end; local++) {
-        if (*local >= 0x80) {
-            /* no SMTPUTF8 (RFC 6531) */
-            *err = "553 5.6.7 Non-ASCII addresses are not permitted";
-            return TN_ERROR;
-        }
-    }
+    utf8 = 0;
 
     prefix = is_rcpt ? "TO:" : "FROM:";
     n = is_rcpt ? 3 : 5;
@@ -697,7 +693,7 @@ tn_mail_smtp_parse_path(tn_str_t *arg, tn_uint_t is_rcpt,
         for ( ;; ) {
             p++;
 
-            if (tn_mail_smtp_parse_domain(&p, end) != TN_OK) {
+            if (tn_mail_smtp_parse_domain(&p, end, &utf8) != TN_OK) {
                 goto bad_addr;
             }
 
@@ -742,7 +738,7 @@ tn_mail_smtp_parse_path(tn_str_t *arg, tn_uint_t is_rcpt,
                 goto bad_addr;
             }
 
-        } else if (tn_mail_smtp_parse_domain(&p, end) != TN_OK) {
+        } else if (tn_mail_smtp_parse_domain(&p, end, &utf8) != TN_OK) {
             goto bad_addr;
         }
 
@@ -773,6 +769,10 @@ tn_mail_smtp_parse_path(tn_str_t *arg, tn_uint_t is_rcpt,
     path->addr.data = local;
     path->addr.len = p - local;
 
+    if (utf8) {
+        path->utf8 = 1;
+    }
+
     p++;
 
     if (p - lt > TN_SMTP_PATH_MAX) {
@@ -788,26 +788,44 @@ bad_addr:
 }
 
 
-/* Dot-string or quoted-string (RFC 5321 4.1.2) */
+/*
+ * Dot-string or quoted-string (RFC 5321 4.1.2), with the UTF8-non-ascii
+ * characters RFC 6531 3.3 adds to atext and qtextSMTP; the quoted-pair
+ * stays ASCII.
+ */
 
 static tn_int_t
 tn_mail_smtp_parse_local(u_char **pp, u_char *end, tn_smtp_path_t *path)
 {
-    u_char  *p;
+    u_char  *p, *atom;
 
     p = *pp;
 
     if (p < end && *p == '"') {
 
-        /* qtextSMTP: %d32-33 / %d35-91 / %d93-126, quoted-pair "\\" %d32-126 */
+        /*
+         * qtextSMTP: %d32-33 / %d35-91 / %d93-126 / UTF8-non-ascii,
+         * quoted-pairSMTP: "\\" %d32-126
+         */
 
-        for (p++; /* void */ ; p++) {
+        p++;
+
+        for ( ;; ) {
             if (p == end) {
                 return TN_ERROR;
             }
 
             if (*p == '"') {
                 break;
+            }
+
+            if (*p >= 0x80) {
+                if (tn_mail_smtp_parse_utf8(&p, end) != TN_OK) {
+                    return TN_ERROR;
+                }
+
+                path->utf8 = 1;
+                continue;
             }
 
             if (*p == '\\') {
@@ -819,6 +837,8 @@ tn_mail_smtp_parse_local(u_char **pp, u_char *end, tn_smtp_path_t *path)
             if (*p < 0x20 || *p > 0x7e) {
                 return TN_ERROR;
             }
+
+            p++;
         }
 
         path->quoted = 1;
@@ -827,15 +847,30 @@ tn_mail_smtp_parse_local(u_char **pp, u_char *end, tn_smtp_path_t *path)
         return TN_OK;
     }
 
-    /* atoms of atext separated by single dots */
+    /* atoms of atext (and UTF-8) separated by single dots */
 
     for ( ;; ) {
-        if (p == end || !tn_mail_is_atext(*p)) {
-            return TN_ERROR;
+        atom = p;
+
+        while (p < end) {
+            if (tn_mail_is_atext(*p)) {
+                p++;
+                continue;
+            }
+
+            if (*p < 0x80) {
+                break;
+            }
+
+            if (tn_mail_smtp_parse_utf8(&p, end) != TN_OK) {
+                return TN_ERROR;
+            }
+
+            path->utf8 = 1;
         }
 
-        while (p < end && tn_mail_is_atext(*p)) {
-            p++;
+        if (p == atom) {
+            return TN_ERROR;
         }
 
         if (p < end && *p == '.') {
@@ -852,10 +887,14 @@ tn_mail_smtp_parse_local(u_char **pp, u_char *end, tn_smtp_path_t *path)
 }
 
 
-/* a domain name: labels of letters, digits and inner hyphens */
+/*
+ * A domain name: labels of letters, digits, inner hyphens and (RFC 6531
+ * U-labels) UTF-8 non-ASCII characters, 1..63 octets each; *utf8 is set
+ * when there was any non-ASCII character.  A-labels are plain LDH.
+ */
 
 static tn_int_t
-tn_mail_smtp_parse_domain(u_char **pp, u_char *end)
+tn_mail_smtp_parse_domain(u_char **pp, u_char *end, tn_uint_t *utf8)
 {
     u_char  *p, *start, *label;
 
@@ -865,15 +904,28 @@ tn_mail_smtp_parse_domain(u_char **pp, u_char *end)
     for ( ;; ) {
         label = p;
 
-        if (p == end || !tn_mail_is_alnum(*p)) {
+        if (p == end || *p == '-') {
             return TN_ERROR;
         }
 
-        while (p < end && (tn_mail_is_alnum(*p) || *p == '-')) {
-            p++;
+        while (p < end) {
+            if (tn_mail_is_alnum(*p) || *p == '-') {
+                p++;
+                continue;
+            }
+
+            if (*p < 0x80) {
+                break;
+            }
+
+            if (tn_mail_smtp_parse_utf8(&p, end) != TN_OK) {
+                return TN_ERROR;
+            }
+
+            *utf8 = 1;
         }
 
-        if (p[-1] == '-' || p - label > 63) {
+        if (p == label || p[-1] == '-' || p - label > 63) {
             return TN_ERROR;
         }
 
@@ -892,6 +944,22 @@ tn_mail_smtp_parse_domain(u_char **pp, u_char *end)
     *pp = p;
 
     return TN_OK;
+}
+
+
+/*
+ * One UTF8-non-ascii character (RFC 6531 3.3) at *pp: well-formed UTF-8
+ * (tn_utf8_decode()) and not a C1 control.  TN_OK with *pp after it.
+ */
+
+static tn_int_t
+tn_mail_smtp_parse_utf8(u_char **pp, u_char *end)
+{
+    uint32_t  u;
+
+    u = tn_utf8_decode(pp, end - *pp);
+
+    return tn_utf8_non_ascii(u) ? TN_OK : TN_ERROR;
 }
 
 

@@ -169,6 +169,7 @@ typedef struct {
     tn_str_t    addr;       /* local@domain as sent; empty for <> */
     unsigned    null_path:1;
     unsigned    quoted:1;   /* the local part is a quoted-string */
+    unsigned    utf8:1;     /* the path has a non-ASCII byte (RFC 6531) */
     tn_uint_t   nparams;
     tn_keyval_t params[TN_SMTP_MAX_PARAMS];  /* value empty: no '=' */
 } tn_smtp_path_t;
@@ -180,7 +181,7 @@ typedef struct {
  * TN_OK, with every tn_str_t of path pointing into arg; or TN_ERROR and a
  * static reply text in *err (no CRLF), e.g. "501 5.1.7 Bad sender address
  * syntax", "501 5.1.3 Bad recipient address syntax", "501 5.5.4 Syntax
- * error in parameters", "553 5.6.7 ..." for any 8-bit byte (no SMTPUTF8).
+ * error in parameters".
  *
  * Syntax (RFC 5321 4.1.2): "FROM:" / "TO:" case-insensitive, one optional
  * space, "<", an optional source route "@a,@b:" (checked, then dropped),
@@ -189,11 +190,24 @@ typedef struct {
  * or an address literal "[1.2.3.4]" / "[IPv6:...]", ">".  "<>" only for
  * MAIL; a path without a domain only as RCPT TO:<postmaster> (any case;
  * domain empty).  The local part "" is valid syntax and is returned (the
- * store refuses it).  Limits: local part 64, domain 255, path 256 with
- * its brackets.  Then zero or more " keyword[=value]": keyword
+ * store refuses it).  Limits, in octets: local part 64, domain 255, path
+ * 256 with its brackets.  Then zero or more " keyword[=value]": keyword
  * ALPHA/DIGIT *(ALPHA/DIGIT/'-'), value 1*(printable ASCII but '=');
  * at most TN_SMTP_MAX_PARAMS, no duplicates (case-insensitive), SIZE must
  * pass tn_smtp_param_size().  Trailing spaces are ignored.
+ *
+ * UTF-8 (RFC 6531 3.3): the local part (atext and qtextSMTP, not the
+ * quoted-pair) and the domain labels (U-labels; a label starts and ends
+ * with a letter, digit or non-ASCII character) may hold UTF8-non-ascii
+ * characters, and so may the domains of a source route.  Only well-formed
+ * UTF-8 without C1 controls passes (see tn_utf8_decode(): no overlong
+ * form, surrogate, code point above U+10FFFF or truncated sequence, also
+ * at the end of arg); anything else is the bad address syntax error.
+ * path->utf8 is then set, and the parser does NOT refuse it: the caller
+ * answers "553 5.6.7" when the client did not give SMTPUTF8.  Address
+ * literals and ESMTP parameters stay ASCII: an 8-bit byte in a keyword or
+ * value is "501 5.5.4 Syntax error in parameters".  U-labels are returned
+ * as sent; tn_idna_to_ascii() gives their A-label form.
  */
 tn_int_t tn_mail_smtp_parse_path(tn_str_t *arg, tn_uint_t is_rcpt,
     tn_smtp_path_t *path, const char **err);

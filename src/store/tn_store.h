@@ -94,9 +94,12 @@ tn_int_t tn_store_init(tn_store_conf_t *conf, tn_log_t *log);
  *                domain at all);
  *   TN_ERROR     store failure (logged).
  * Addresses are checked before any use: local part 1..64 octets of
- * RFC 5322 atext and '.', no '/', no leading, trailing or double '.',
- * no NUL, control or 8-bit bytes; domain 1..255 octets of LDH labels of
- * 1..63; the whole at most 254.  Case-insensitive.
+ * RFC 5322 atext, '.' and UTF-8 (RFC 6531), no '/', no leading, trailing
+ * or double '.', no NUL or control (C0, DEL, C1) and no malformed UTF-8;
+ * domain U-labels or A-labels, compared in the A-label form, which must
+ * be 1..255 octets of LDH labels of 1..63; the whole at most 254 with
+ * that form.  Only ASCII letters are case-insensitive: non-ASCII is
+ * neither folded nor normalised.
  */
 tn_int_t tn_store_user_lookup(tn_store_conf_t *conf, u_char *addr,
     size_t len, tn_store_user_t *u, tn_log_t *log);

@@ -219,11 +219,39 @@ tn_store_domain_valid(u_char *p, size_t len)
 }
 
 
+tn_int_t
+tn_store_domain_norm(u_char *dst, u_char *name, size_t len)
+{
+    tn_int_t  n;
+
+    n = tn_idna_to_ascii(dst, TN_STORE_DOMAIN_MAX, name, len);
+
+    if (n == TN_ERROR || tn_store_domain_valid(dst, n) != TN_OK) {
+        dst[0] = '\0';
+        return TN_ERROR;
+    }
+
+    dst[n] = '\0';
+
+    return n;
+}
+
+
+/*
+ * The local part becomes a directory name (mail/<domain>/<local>), so
+ * what passes here must be safe there: no '/', no NUL, no control
+ * character (C0, DEL and, in UTF-8, C1), and no leading '.' (so neither
+ * "." nor ".." nor a Maildir++ folder name).  UTF-8 is decoded, never
+ * looked at byte by byte: its multi-byte sequences hold no ASCII byte,
+ * and overlong forms (such as C0 AF for '/') are refused.
+ */
+
 void
 tn_store_addr_parse(u_char *addr, size_t len, tn_store_addr_t *a)
 {
-    size_t   i;
-    u_char  *at, ch;
+    size_t     i;
+    u_char    *at, *p, ch;
+    tn_int_t   n;
 
     tn_memzero(a, sizeof(tn_store_addr_t));
 
@@ -240,14 +268,11 @@ tn_store_addr_parse(u_char *addr, size_t len, tn_store_addr_t *a)
         return;
     }
 
-    a->domain_len = addr + len - (at + 1);
+    n = tn_store_domain_norm(a->domain, at + 1, addr + len - (at + 1));
 
-    if (tn_store_domain_valid(at + 1, a->domain_len) == TN_OK) {
-        tn_strlow(a->domain, at + 1, a->domain_len);
+    if (n != TN_ERROR) {
+        a->domain_len = n;
         a->domain_ok = 1;
-
-    } else {
-        a->domain_len = 0;
     }
 
     a->local_len = at - addr;
@@ -260,8 +285,23 @@ tn_store_addr_parse(u_char *addr, size_t len, tn_store_addr_t *a)
         return;
     }
 
-    for (i = 0; i < a->local_len; i++) {
-        ch = addr[i];
+    p = addr;
+
+    while (p < at) {
+        ch = *p;
+
+        if (ch >= 0x80) {
+            /* RFC 6531: kept as given, neither folded nor normalised */
+
+            if (!tn_utf8_non_ascii(tn_utf8_decode(&p, at - p))) {
+                a->local_len = 0;
+                return;
+            }
+
+            continue;
+        }
+
+        p++;
 
         if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
             || (ch >= '0' && ch <= '9'))
@@ -270,7 +310,8 @@ tn_store_addr_parse(u_char *addr, size_t len, tn_store_addr_t *a)
         }
 
         if (ch == '.') {
-            if (addr[i + 1] == '.') {
+            /* not the last byte (checked above): *p is the next one */
+            if (*p == '.') {
                 a->local_len = 0;
                 return;
             }
@@ -278,7 +319,7 @@ tn_store_addr_parse(u_char *addr, size_t len, tn_store_addr_t *a)
             continue;
         }
 
-        /* NUL, controls, 8-bit, '/', '@', '"', '\' ... */
+        /* NUL, controls, '/', '@', '"', '\\' ... */
         if (ch == '\0' || tn_strchr(tn_store_atext, ch) == NULL) {
             a->local_len = 0;
             return;
@@ -626,17 +667,17 @@ tn_store_domain_add(tn_store_conf_t *conf, u_char *name, size_t len,
     int             rc;
     sqlite3_stmt   *stmt;
     tn_store_db_t  *db;
+    tn_int_t        n;
     u_char          domain[TN_STORE_DOMAIN_MAX + 1];
     u_char          esc[TN_STORE_ESCAPED_LEN];
 
-    if (tn_store_domain_valid(name, len) != TN_OK) {
+    n = tn_store_domain_norm(domain, name, len);
+
+    if (n == TN_ERROR) {
         tn_log_error(TN_LOG_INFO, log, 0, "store: invalid domain \"%s\"",
                      tn_store_escape(esc, name, len));
         return TN_DECLINED;
     }
-
-    tn_strlow(domain, name, len);
-    domain[len] = '\0';
 
     db = tn_store_accounts(conf, log);
     if (db == NULL) {
@@ -648,7 +689,7 @@ tn_store_domain_add(tn_store_conf_t *conf, u_char *name, size_t len,
         return TN_ERROR;
     }
 
-    sqlite3_bind_text(stmt, 1, (char *) domain, len, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 1, (char *) domain, n, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 2, (sqlite3_int64) time(NULL));
 
     rc = sqlite3_step(stmt);
@@ -678,18 +719,21 @@ tn_store_domain_del(tn_store_conf_t *conf, u_char *name, size_t len,
     tn_int_t        ret;
     sqlite3_stmt   *stmt;
     tn_store_db_t  *db;
+    tn_int_t        n;
     u_char          domain[TN_STORE_DOMAIN_MAX + 1];
     u_char          path[PATH_MAX];
     u_char          esc[TN_STORE_ESCAPED_LEN];
 
-    if (tn_store_domain_valid(name, len) != TN_OK) {
+    n = tn_store_domain_norm(domain, name, len);
+
+    if (n == TN_ERROR) {
         tn_log_error(TN_LOG_INFO, log, 0, "store: no domain \"%s\"",
                      tn_store_escape(esc, name, len));
         return TN_DECLINED;
     }
 
-    tn_strlow(domain, name, len);
-    domain[len] = '\0';
+    /* from here on the name is its A-label form */
+    len = n;
 
     db = tn_store_accounts(conf, log);
     if (db == NULL) {
@@ -1357,8 +1401,10 @@ tn_store_user_list(tn_store_conf_t *conf, u_char *domain, size_t len,
 {
     int             rc;
     int64_t         id;
+    tn_int_t        n;
     sqlite3_stmt   *stmt;
     tn_store_db_t  *db;
+    u_char          name[TN_STORE_DOMAIN_MAX + 1];
     u_char          esc[TN_STORE_ESCAPED_LEN];
 
     db = tn_store_accounts(conf, log);
@@ -1375,12 +1421,20 @@ tn_store_user_list(tn_store_conf_t *conf, u_char *domain, size_t len,
         return tn_store_list(db, stmt, cb, data, log);
     }
 
+    n = tn_store_domain_norm(name, domain, len);
+
+    if (n == TN_ERROR) {
+        tn_log_error(TN_LOG_INFO, log, 0, "store: no domain \"%s\"",
+                     tn_store_escape(esc, domain, len));
+        return TN_DECLINED;
+    }
+
     stmt = tn_store_db_stmt(db, tn_store_domain_id_sql, log);
     if (stmt == NULL) {
         return TN_ERROR;
     }
 
-    sqlite3_bind_text(stmt, 1, (char *) domain, len, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 1, (char *) name, n, SQLITE_STATIC);
 
     rc = sqlite3_step(stmt);
     id = (rc == SQLITE_ROW) ? sqlite3_column_int64(stmt, 0) : 0;

@@ -653,6 +653,9 @@ tn_store_cli_queue_show(tn_store_conf_t *conf, char *arg, tn_log_t *log)
                                strlen(r->orcpt), TN_LINEFEED);
         tn_store_write_escaped(STDOUT_FILENO, "  error: ", (u_char *) r->error,
                                strlen(r->error), TN_LINEFEED);
+        tn_store_write_escaped(STDOUT_FILENO, "  delivered to: ",
+                               (u_char *) r->delivered_to,
+                               strlen(r->delivered_to), TN_LINEFEED);
     }
 
     tn_store_queue_env_free(&env);

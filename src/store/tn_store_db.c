@@ -995,7 +995,7 @@ void
 tn_store_write_escaped(tn_fd_t fd, const char *prefix, u_char *s, size_t len,
     const char *suffix)
 {
-    u_char  *p, *buf;
+    u_char  *p, *q, *buf, *end;
     size_t   size;
 
     size = strlen(prefix) + 4 * len + strlen(suffix);
@@ -1006,7 +1006,22 @@ tn_store_write_escaped(tn_fd_t fd, const char *prefix, u_char *s, size_t len,
     }
 
     p = tn_cpymem(buf, prefix, strlen(prefix));
-    p = tn_escape_log(p, s, len);
+
+    /* well-formed UTF-8 (no C1 controls) is text; other bytes are \xHH */
+
+    for (end = s + len; s < end; /* void */) {
+        q = s;
+
+        if (*s >= 0x80 && tn_utf8_non_ascii(tn_utf8_decode(&q, end - s))) {
+            p = tn_cpymem(p, s, q - s);
+            s = q;
+            continue;
+        }
+
+        p = tn_escape_log(p, s, 1);
+        s++;
+    }
+
     p = tn_cpymem(p, suffix, strlen(suffix));
 
     (void) tn_write_fd(fd, buf, p - buf);

@@ -64,8 +64,10 @@ typedef struct {
 
 
 /*
- * An address split and checked.  The parts are lowercased copies,
- * NUL-terminated.  domain_ok and local_ok say whether each part is
+ * An address split and checked.  The parts are NUL-terminated copies with
+ * their ASCII letters lowercased; the domain is in its A-label form
+ * (tn_store_domain_norm()) and a UTF-8 local part keeps its non-ASCII
+ * bytes as given.  domain_ok and local_ok say whether each part is
  * valid; address is set only when both are.
  */
 typedef struct {
@@ -121,7 +123,15 @@ tn_err_t tn_store_db_errno(int rc);
 
 /* splits and checks addr; never fails, see the flags */
 void tn_store_addr_parse(u_char *addr, size_t len, tn_store_addr_t *a);
+/* LDH labels of 1..63, 1..255 octets in all, ASCII only: TN_OK/TN_ERROR */
 tn_int_t tn_store_domain_valid(u_char *p, size_t len);
+/*
+ * A domain (U-labels or A-labels, any case) in the form the store keeps:
+ * tn_idna_to_ascii() into dst (TN_STORE_DOMAIN_MAX + 1 bytes), which must
+ * then pass tn_store_domain_valid().  Returns the length (dst is
+ * NUL-terminated) or TN_ERROR.
+ */
+tn_int_t tn_store_domain_norm(u_char *dst, u_char *name, size_t len);
 /* mail_root/<domain>/<local> into u->maildir; TN_ERROR if too long */
 tn_int_t tn_store_maildir_path(tn_store_conf_t *conf, tn_store_addr_t *a,
     tn_store_user_t *u);
@@ -190,7 +200,7 @@ tn_int_t tn_store_file_vsize(tn_fd_t dirfd, const char *name,
 /* fsync() of a directory fd; TN_OK or TN_ERROR with errno set */
 tn_int_t tn_store_fsync_fd(tn_fd_t fd);
 
-/* writes text to fd, escaping control and 8-bit bytes as \xHH */
+/* writes text to fd: UTF-8 as it is, controls and other bytes as \xHH */
 void tn_store_write_escaped(tn_fd_t fd, const char *prefix, u_char *s,
     size_t len, const char *suffix);
 

@@ -51,6 +51,7 @@
 #define TN_QF_NEXT_TRY      21        /* int64 */
 #define TN_QF_RCPT_FLAGS    22        /* uint32 */
 #define TN_QF_ERROR         23
+#define TN_QF_DELIVERED_TO  24        /* the local address it came from */
 #define TN_QF_END           0x7fffffff
 
 #define TN_QF_F_SMTPUTF8    0x01
@@ -59,7 +60,7 @@
 
 /* the last message-level and recipient-level field types */
 #define TN_QF_MSG_LAST      TN_QF_FLAGS
-#define TN_QF_RCPT_LAST     TN_QF_ERROR
+#define TN_QF_RCPT_LAST     TN_QF_DELIVERED_TO
 
 #define TN_QUEUE_NOTIFY_ALL  (TN_QUEUE_NOTIFY_NEVER|TN_QUEUE_NOTIFY_SUCCESS \
                               |TN_QUEUE_NOTIFY_FAILURE|TN_QUEUE_NOTIFY_DELAY)
@@ -268,6 +269,8 @@ tn_store_queue_check(tn_store_queue_env_t *env)
         if (tn_store_queue_str_len(r->address, sizeof(r->address)) <= 0
             || tn_store_queue_str_len(r->orcpt, sizeof(r->orcpt)) < 0
             || tn_store_queue_str_len(r->error, sizeof(r->error)) < 0
+            || tn_store_queue_str_len(r->delivered_to,
+                                      sizeof(r->delivered_to)) < 0
             || (r->notify & ~TN_QUEUE_NOTIFY_ALL)
             || r->status > TN_QUEUE_BOUNCED)
         {
@@ -306,6 +309,7 @@ tn_store_queue_encoded_size(tn_store_queue_env_t *env)
         size += r->next_try ? 8 + 8 : 0;
         size += r->flags ? 8 + 4 : 0;
         size += r->error[0] ? 8 + strlen(r->error) : 0;
+        size += r->delivered_to[0] ? 8 + strlen(r->delivered_to) : 0;
     }
 
     return size;
@@ -407,6 +411,11 @@ tn_store_queue_put_rcpt(tn_store_queue_rec_t *r, tn_store_queue_rcpt_t *rc)
 
     if (rc->error[0]) {
         tn_store_queue_put(r, TN_QF_ERROR, rc->error, strlen(rc->error));
+    }
+
+    if (rc->delivered_to[0]) {
+        tn_store_queue_put(r, TN_QF_DELIVERED_TO, rc->delivered_to,
+                           strlen(rc->delivered_to));
     }
 }
 
@@ -698,6 +707,10 @@ tn_store_queue_rcpt_field(tn_store_queue_rcpt_t *rcpt, uint32_t type,
 
     case TN_QF_ERROR:
         return tn_store_queue_str(rcpt->error, sizeof(rcpt->error), p, len);
+
+    case TN_QF_DELIVERED_TO:
+        return tn_store_queue_str(rcpt->delivered_to,
+                                  sizeof(rcpt->delivered_to), p, len);
 
     case TN_QF_NEXT_TRY:
         if (tn_store_queue_num(p, len, 8, &v) != TN_OK) {

@@ -69,6 +69,12 @@ typedef struct {
     char        address[TN_STORE_ADDR_MAX];   /* NUL-terminated, UTF-8 ok */
     char        orcpt[TN_STORE_ADDR_MAX + 16]; /* DSN ORCPT as given, or "" */
     tn_uint_t   notify;                       /* TN_QUEUE_NOTIFY_* or 0 */
+    /*
+     * the local address whose alias or forward made this recipient, or
+     * "": delivery adds "Delivered-To: <it>" to this recipient's copy,
+     * the loop marker SMTP checks (RFC 5321 6.3 loop detection)
+     */
+    char        delivered_to[TN_STORE_ADDR_MAX];
 
     /* delivery state (issue 5); tn_store_queue_add() ignores these */
     tn_uint_t   status;                       /* TN_QUEUE_PENDING... */

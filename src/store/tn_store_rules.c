@@ -1119,10 +1119,11 @@ tn_store_alias_list(tn_store_conf_t *conf, u_char *domain, size_t len,
 {
     int             rc;
     int64_t         id;
-    tn_int_t        ret;
+    tn_int_t        ret, n;
     const char     *line;
     sqlite3_stmt   *stmt;
     tn_store_db_t  *db;
+    u_char          name[TN_STORE_DOMAIN_MAX + 1];
     u_char          esc[TN_STORE_RULES_ESC];
 
     db = tn_store_rules_db(conf, log);
@@ -1131,7 +1132,10 @@ tn_store_alias_list(tn_store_conf_t *conf, u_char *domain, size_t len,
     }
 
     if (domain && len) {
-        ret = tn_store_rules_domain(db, domain, len, &id, log);
+        n = tn_store_domain_norm(name, domain, len);
+
+        ret = (n == TN_ERROR) ? TN_DECLINED
+                              : tn_store_rules_domain(db, name, n, &id, log);
 
         if (ret == TN_DECLINED) {
             tn_log_error(TN_LOG_INFO, log, 0, "store: no domain \"%s\"",
@@ -1278,16 +1282,18 @@ static tn_int_t
 tn_store_rules_key(tn_store_db_t *db, u_char *addr, size_t len, char *key,
     int64_t *domain_id, tn_log_t *log)
 {
-    tn_int_t         rc;
+    tn_int_t         rc, n;
     tn_store_addr_t  a;
     u_char           esc[TN_STORE_RULES_ESC];
 
-    if (len > 1 && addr[0] == '@'
-        && tn_store_domain_valid(addr + 1, len - 1) == TN_OK)
-    {
-        tn_memzero(&a, sizeof(tn_store_addr_t));
-        a.domain_len = len - 1;
-        tn_strlow(a.domain, addr + 1, a.domain_len);
+    tn_memzero(&a, sizeof(tn_store_addr_t));
+
+    n = (len > 1 && addr[0] == '@')
+        ? tn_store_domain_norm(a.domain, addr + 1, len - 1) : TN_ERROR;
+
+    if (n != TN_ERROR) {
+        /* a catch-all "@domain", the domain in its A-label form */
+        a.domain_len = n;
         *tn_sprintf((u_char *) key, "@%s", a.domain) = '\0';
 
     } else {

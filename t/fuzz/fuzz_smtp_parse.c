@@ -20,7 +20,9 @@
  *     byte: INVALID, or LINE_TOO_LONG past max_line);
  *   - every TN_OK line ends with CRLF and holds no other CR, LF or NUL;
  *   - paths: the limits, every string inside the argument, and a path
- *     written back as "<addr>" parses to the same parts;
+ *     written back as "<addr>" parses to the same parts; 8-bit bytes of
+ *     an address only as well-formed UTF-8 without C1 controls, and only
+ *     with path.utf8 set;
  *   - SASL PLAIN: the base64 of fields gives back exactly those fields,
  *     and TN_OK exactly when the fields are acceptable (with the base64
  *     codec of tn_string.c).
@@ -432,10 +434,39 @@ tn_fuzz_check_path(u_char *data, size_t len, tn_uint_t is_rcpt)
         for (i = 0; i < path.addr.len; i++) {
             c = path.addr.data[i];
 
-            if (c < 0x20 || c >= 0x7f
+            if (c >= 0x80) {
+                /* RFC 6531: well-formed UTF-8 without C1, and flagged */
+                q = &path.addr.data[i];
+
+                if (!path.utf8
+                    || !tn_utf8_non_ascii(tn_utf8_decode(&q,
+                                                         path.addr.len - i)))
+                {
+                    abort();
+                }
+
+                i = q - path.addr.data - 1;
+                continue;
+            }
+
+            if (c < 0x20 || c == 0x7f
                 || (c == ' ' && !path.quoted)
                 || (i >= path.local.len && (c == ' ' || c == '"')))
             {
+                abort();
+            }
+        }
+
+        /* utf8: some 8-bit byte before the '>' (maybe in a route) */
+
+        if (path.utf8) {
+            for (q = buf; q < path.addr.data + path.addr.len; q++) {
+                if (*q >= 0x80) {
+                    break;
+                }
+            }
+
+            if (q == path.addr.data + path.addr.len) {
                 abort();
             }
         }
@@ -466,6 +497,7 @@ tn_fuzz_check_path(u_char *data, size_t len, tn_uint_t is_rcpt)
             || path2.local.len != path.local.len
             || path2.domain.len != path.domain.len
             || path2.quoted != path.quoted
+            || (path2.utf8 && !path.utf8)
             || tn_memcmp(path2.local.data, path.local.data, path.local.len)
             || tn_memcmp(path2.domain.data, path.domain.data,
                          path.domain.len))

@@ -649,7 +649,12 @@ tn_test_cmd_split(void)
 typedef struct {
     tn_str_t      arg;
     tn_uint_t     is_rcpt;
-    const char   *expect;    /* "OK local|domain|addr|flags|nparams" or err */
+    /*
+     * "OK local|domain|addr|flags|nparams params" or the start of the
+     * error reply; flags: "null", "quoted", "utf8" or "quoted,utf8";
+     * params: " KEY=VALUE" or " KEY" for each
+     */
+    const char   *expect;
 } tn_test_path_case_t;
 
 
@@ -660,16 +665,20 @@ static tn_test_path_case_t  tn_test_path_cases[] = {
     { S("from:<First.Last@Example.COM>"), 0,
       "OK First.Last|Example.COM|First.Last@Example.COM||0" },
     { S("FROM:<>"), 0, "OK |||null|0" },
-    { S("FROM:<> SIZE=100 BODY=8BITMIME"), 0, "OK |||null|2" },
-    { S("FROM:<a@b.c> SIZE=123 BODY=8BITMIME"), 0, "OK a|b.c|a@b.c||2" },
+    { S("FROM:<> SIZE=100 BODY=8BITMIME"), 0,
+      "OK |||null|2 SIZE=100 BODY=8BITMIME" },
+    { S("FROM:<a@b.c> SIZE=123 BODY=8BITMIME"), 0,
+      "OK a|b.c|a@b.c||2 SIZE=123 BODY=8BITMIME" },
     { S("FROM:<a@b.c>   "), 0, "OK a|b.c|a@b.c||0" },
-    { S("FROM:<a@b.c>  SIZE=1  AUTH=<> "), 0, "OK a|b.c|a@b.c||2" },
-    { S("FROM:<a@b.c> X=\""), 0, "OK a|b.c|a@b.c||1" },
-    { S("FROM:<a@b.c> RET=HDRS ENVID=QQ314159+2B"), 0, "OK a|b.c|a@b.c||2" },
+    { S("FROM:<a@b.c>  SIZE=1  AUTH=<> "), 0,
+      "OK a|b.c|a@b.c||2 SIZE=1 AUTH=<>" },
+    { S("FROM:<a@b.c> X=\""), 0, "OK a|b.c|a@b.c||1 X=\"" },
+    { S("FROM:<a@b.c> RET=HDRS ENVID=QQ314159+2B"), 0,
+      "OK a|b.c|a@b.c||2 RET=HDRS ENVID=QQ314159+2B" },
     { S("TO:<x@y> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;x+2Bz@y"), 1,
-      "OK x|y|x@y||2" },
-    { S("TO:<x@y> ORCPT=rfc822;+0A"), 1, "OK x|y|x@y||1" },
-    { S("FROM:<a@b> SMTPUTF8"), 0, "OK a|b|a@b||1" },
+      "OK x|y|x@y||2 NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;x+2Bz@y" },
+    { S("TO:<x@y> ORCPT=rfc822;+0A"), 1, "OK x|y|x@y||1 ORCPT=rfc822;+0A" },
+    { S("FROM:<a@b> SMTPUTF8"), 0, "OK a|b|a@b||1 SMTPUTF8" },
     { S("FROM:<!#$%&'*+-/=?^_`{|}~@x>"), 0,
       "OK !#$%&'*+-/=?^_`{|}~|x|!#$%&'*+-/=?^_`{|}~@x||0" },
     { S("TO:<${run{/bin/id}}@local>"), 1,
@@ -689,7 +698,8 @@ static tn_test_path_case_t  tn_test_path_cases[] = {
     /* null paths, postmaster */
     { S("TO:<>"), 1, "501 5.1.3" },
     { S("TO:<postmaster>"), 1, "OK postmaster||postmaster||0" },
-    { S("TO:<PostMaster> NOTIFY=NEVER"), 1, "OK PostMaster||PostMaster||1" },
+    { S("TO:<PostMaster> NOTIFY=NEVER"), 1,
+      "OK PostMaster||PostMaster||1 NOTIFY=NEVER" },
     { S("FROM:<postmaster>"), 0, "501 5.1.7" },
     { S("TO:<user>"), 1, "501 5.1.3" },
     { S("TO:<\"postmaster\">"), 1, "501 5.1.3" },
@@ -785,10 +795,145 @@ static tn_test_path_case_t  tn_test_path_cases[] = {
     { S("FROM:<;sleep 66;>"), 0, "501 5.1.7" },
     { S("TO:<;id;@x>"), 1, "501 5.1.3" },
 
-    /* 8-bit (no SMTPUTF8) */
-    { S("FROM:<\xc3\xbc@b>"), 0, "553 5.6.7" },
-    { S("TO:<u@b\xc3\xbc.de>"), 1, "553 5.6.7" },
-    { S("FROM:<a@b> X=\xff"), 0, "553 5.6.7" },
+    /* more quoted local parts */
+    { S("TO:<\"a\\\\b\"@x>"), 1, "OK \"a\\\\b\"|x|\"a\\\\b\"@x|quoted|0" },
+    { S("TO:<\"\\ \"@x>"), 1, "OK \"\\ \"|x|\"\\ \"@x|quoted|0" },
+    { S("TO:<\" \"@x>"), 1, "OK \" \"|x|\" \"@x|quoted|0" },
+    { S("TO:<\"  a  b  \"@x>"), 1,
+      "OK \"  a  b  \"|x|\"  a  b  \"@x|quoted|0" },
+    { S("TO:<\"a\\\"b\"@x>"), 1, "OK \"a\\\"b\"|x|\"a\\\"b\"@x|quoted|0" },
+    { S("TO:<\"@\"@x>"), 1, "OK \"@\"|x|\"@\"@x|quoted|0" },
+    { S("TO:<\"\\\""), 1, "501 5.1.3" },
+    { S("TO:<\"a\\\">"), 1, "501 5.1.3" },
+    { S("TO:<\"a\\\"@x>"), 1, "501 5.1.3" },
+    { S("TO:<\"a\\\x01\"@x>"), 1, "501 5.1.3" },
+    { S("TO:<\"a\\\x7f\"@x>"), 1, "501 5.1.3" },
+    { S("TO:<\"a\x7f\"@x>"), 1, "501 5.1.3" },
+    { S("TO:<\"a\".\"b\"@x>"), 1, "501 5.1.3" },
+    { S("TO:<a.\"b\"@x>"), 1, "501 5.1.3" },
+    { S("TO:<\"a\"@>"), 1, "501 5.1.3" },
+
+    /* more source routes and address literals */
+    { S("TO:<@a,@b,@c:u@d>"), 1, "OK u|d|u@d||0" },
+    { S("FROM:<@a:u@b>"), 0, "OK u|b|u@b||0" },
+    { S("TO:<@a:\"q r\"@c>"), 1, "OK \"q r\"|c|\"q r\"@c|quoted|0" },
+    { S("TO:<@a:@b:u@c>"), 1, "501 5.1.3" },
+    { S("TO:<@[1.2.3.4]:u@c>"), 1, "501 5.1.3" },
+    { S("TO:<@a,:u@c>"), 1, "501 5.1.3" },
+    { S("TO:<@-a:u@c>"), 1, "501 5.1.3" },
+    { S("TO:<u@[IPv6:2001:db8:0:0:0:0:0:1]>"), 1,
+      "OK u|[IPv6:2001:db8:0:0:0:0:0:1]|u@[IPv6:2001:db8:0:0:0:0:0:1]||0" },
+    { S("TO:<u@[IPv6:::]>"), 1, "OK u|[IPv6:::]|u@[IPv6:::]||0" },
+    { S("TO:<u@[IPv6:1:2:3:4:5:6:7:8]>"), 1,
+      "OK u|[IPv6:1:2:3:4:5:6:7:8]|u@[IPv6:1:2:3:4:5:6:7:8]||0" },
+    { S("TO:<u@[IPv6:fe80::1]>"), 1,
+      "OK u|[IPv6:fe80::1]|u@[IPv6:fe80::1]||0" },
+    { S("TO:<u@[IPv6:::ffff:0.0.0.0]>"), 1,
+      "OK u|[IPv6:::ffff:0.0.0.0]|u@[IPv6:::ffff:0.0.0.0]||0" },
+    { S("TO:<u@[IPv6:1:2:3:4:5:6:7:8:9]>"), 1, "501 5.1.3" },
+    { S("TO:<u@[IPv6:1::2::3]>"), 1, "501 5.1.3" },
+    { S("TO:<u@[IPv6::::1]>"), 1, "501 5.1.3" },
+    { S("TO:<u@[IPv6:12345::1]>"), 1, "501 5.1.3" },
+    { S("TO:<u@[IPv6:::ffff:1.2.3.256]>"), 1, "501 5.1.3" },
+    { S("TO:<u@[IPv6: ::1]>"), 1, "501 5.1.3" },
+    { S("TO:<u@[IPv6:::1 ]>"), 1, "501 5.1.3" },
+    { S("TO:<u@[IPv6:0000:0000:0000:0000:0000:0000:0000:0000:0000]>"), 1,
+      "501 5.1.3" },
+    { S("TO:<u@[IPv6:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:0]>"),
+      1, "501 5.1.3" },
+    { S("TO:<u@[0.0.0.0]>"), 1, "OK u|[0.0.0.0]|u@[0.0.0.0]||0" },
+    { S("TO:<u@[001.002.003.004]>"), 1,
+      "OK u|[001.002.003.004]|u@[001.002.003.004]||0" },
+    { S("TO:<u@[256.1.1.1]>"), 1, "501 5.1.3" },
+    { S("TO:<u@[1.2.3.256]>"), 1, "501 5.1.3" },
+    { S("TO:<u@[-1.2.3.4]>"), 1, "501 5.1.3" },
+    { S("TO:<u@[1.2.3.4 ]>"), 1, "501 5.1.3" },
+    { S("TO:<u@[ 1.2.3.4]>"), 1, "501 5.1.3" },
+
+    /*
+     * SMTPUTF8 (RFC 6531): UTF-8 local parts and U-labels parse and set
+     * utf8; the caller refuses them without the SMTPUTF8 parameter
+     */
+    { S("FROM:<\xc3\xbc@b>"), 0, "OK \\xc3\\xbc|b|\\xc3\\xbc@b|utf8|0" },
+    { S("TO:<u@b\xc3\xbc.de>"), 1,
+      "OK u|b\\xc3\\xbc.de|u@b\\xc3\\xbc.de|utf8|0" },
+    { S("TO:<j\xc3\xb6s\xc3\xa9@b\xc3\xbc" "cher.example> NOTIFY=NEVER"), 1,
+      "OK j\\xc3\\xb6s\\xc3\\xa9|b\\xc3\\xbc" "cher.example|"
+      "j\\xc3\\xb6s\\xc3\\xa9@b\\xc3\\xbc" "cher.example|utf8|1 NOTIFY=NEVER" },
+    { S("FROM:<j\xc3\xb6s\xc3\xa9@xn--bcher-kva.example> SMTPUTF8"), 0,
+      "OK j\\xc3\\xb6s\\xc3\\xa9|xn--bcher-kva.example|"
+      "j\\xc3\\xb6s\\xc3\\xa9@xn--bcher-kva.example|utf8|1 SMTPUTF8" },
+    { S("TO:<u@xn--bcher-kva.example>"), 1,
+      "OK u|xn--bcher-kva.example|u@xn--bcher-kva.example||0" },
+    { S("FROM:<\"j\xc3\xb6 s\xc3\xa9\"@x> SMTPUTF8"), 0,
+      "OK \"j\\xc3\\xb6 s\\xc3\\xa9\"|x|\"j\\xc3\\xb6 s\\xc3\\xa9\"@x|"
+      "quoted,utf8|1 SMTPUTF8" },
+    { S("TO:<\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.test>"), 1,
+      "OK \\xe7\\x94\\xa8\\xe6\\x88\\xb7|\\xe4\\xbe\\x8b\\xe5\\xad\\x90.test|"
+      "\\xe7\\x94\\xa8\\xe6\\x88\\xb7@\\xe4\\xbe\\x8b\\xe5\\xad\\x90.test|"
+      "utf8|0" },
+    { S("TO:<\xf0\x9f\x98\x80@x>"), 1,
+      "OK \\xf0\\x9f\\x98\\x80|x|\\xf0\\x9f\\x98\\x80@x|utf8|0" },
+    { S("TO:<\xf4\x8f\xbf\xbf@x>"), 1,
+      "OK \\xf4\\x8f\\xbf\\xbf|x|\\xf4\\x8f\\xbf\\xbf@x|utf8|0" },
+    { S("TO:<\xc2\xa0@x>"), 1, "OK \\xc2\\xa0|x|\\xc2\\xa0@x|utf8|0" },
+    { S("TO:<\xc3\xbc.\xc3\xb6@x>"), 1,
+      "OK \\xc3\\xbc.\\xc3\\xb6|x|\\xc3\\xbc.\\xc3\\xb6@x|utf8|0" },
+    { S("TO:<u@\xc3\xbc>"), 1, "OK u|\\xc3\\xbc|u@\\xc3\\xbc|utf8|0" },
+    { S("TO:<u@\xc3\xbc-\xc3\xbc.x>"), 1,
+      "OK u|\\xc3\\xbc-\\xc3\\xbc.x|u@\\xc3\\xbc-\\xc3\\xbc.x|utf8|0" },
+    { S("TO:<@b\xc3\xbc.de:u@c>"), 1, "OK u|c|u@c|utf8|0" },
+    { S("TO:<\xc3\xbc..\xc3\xb6@x>"), 1, "501 5.1.3" },
+    { S("TO:<\xc3\xbc.@x>"), 1, "501 5.1.3" },
+    { S("TO:<u@\xc3\xbc-.x>"), 1, "501 5.1.3" },
+    { S("TO:<u@-\xc3\xbc.x>"), 1, "501 5.1.3" },
+    { S("TO:<u@\xc3\xbc..x>"), 1, "501 5.1.3" },
+    { S("TO:<p\xc3\xb6stmaster>"), 1, "501 5.1.3" },
+    { S("TO:<u@[1.2.3.4\xc3\xbc]>"), 1, "501 5.1.3" },
+    { S("TO:<u@[IPv6:\xc3\xbc]>"), 1, "501 5.1.3" },
+    { S("TO:<u@x\xe2\x80\x8b>"), 1,
+      "OK u|x\\xe2\\x80\\x8b|u@x\\xe2\\x80\\x8b|utf8|0" },
+    { S("FROM:\xc3\xbc<a@b>"), 0, "501 5.1.7" },
+    { S("FROM:<a@b>\xc3\xbc"), 0, "501 5.5.4" },
+    { S("FRÖM:<a@b>"), 0, "501 5.5.2" },
+
+    /* malformed UTF-8: the bad address syntax reply */
+    { S("FROM:<\xc0\xaf@b>"), 0, "501 5.1.7" },
+    { S("TO:<\xc0\xaf@b>"), 1, "501 5.1.3" },
+    { S("TO:<u@\xc0\xaf.de>"), 1, "501 5.1.3" },
+    { S("TO:<\xc1\xbf@b>"), 1, "501 5.1.3" },
+    { S("TO:<\xe0\x80\x80@b>"), 1, "501 5.1.3" },
+    { S("TO:<u@\xe0\x9f\xbf>"), 1, "501 5.1.3" },
+    { S("TO:<\xf0\x80\x80\x80@b>"), 1, "501 5.1.3" },
+    { S("TO:<\xed\xa0\x80@b>"), 1, "501 5.1.3" },
+    { S("TO:<u@\xed\xbf\xbf>"), 1, "501 5.1.3" },
+    { S("TO:<\xf4\x90\x80\x80@b>"), 1, "501 5.1.3" },
+    { S("TO:<u@\xf5\x80\x80\x80>"), 1, "501 5.1.3" },
+    { S("TO:<\xff@b>"), 1, "501 5.1.3" },
+    { S("TO:<a\x80@b>"), 1, "501 5.1.3" },
+    { S("TO:<u@b\xbf>"), 1, "501 5.1.3" },
+    { S("TO:<\xc3@b>"), 1, "501 5.1.3" },
+    { S("TO:<\xe2\x82@b>"), 1, "501 5.1.3" },
+    { S("TO:<\xc2\x80@b>"), 1, "501 5.1.3" },
+    { S("TO:<u@\xc2\x9f.de>"), 1, "501 5.1.3" },
+    { S("TO:<\"\xc2\x85\"@b>"), 1, "501 5.1.3" },
+    { S("TO:<\"\xed\xa0\x80\"@b>"), 1, "501 5.1.3" },
+    { S("TO:<\"\\\xc3\xbc\"@b>"), 1, "501 5.1.3" },
+    { S("TO:<@b\xc0\xaf:u@c>"), 1, "501 5.1.3" },
+    /* a sequence cut by the end of the argument */
+    { S("TO:<u@b\xc3"), 1, "501 5.1.3" },
+    { S("TO:<\xc3"), 1, "501 5.1.3" },
+    { S("FROM:<\"\xe2\x82"), 0, "501 5.1.7" },
+    { S("TO:<u@b.\xf0\x9f\x98"), 1, "501 5.1.3" },
+    { S("TO:<\xf0"), 1, "501 5.1.3" },
+
+    /* 8-bit in parameters: refused, SMTPUTF8 or not */
+    { S("FROM:<a@b> X=\xff"), 0, "501 5.5.4 Syntax" },
+    { S("FROM:<a@b> X=\xc3\xbc"), 0, "501 5.5.4 Syntax" },
+    { S("FROM:<a@b> \xc3\xbc=1"), 0, "501 5.5.4 Syntax" },
+    { S("FROM:<a@b> SMTPUTF8 X\xc3\xbc"), 0, "501 5.5.4 Syntax" },
+    { S("FROM:<\xc3\xbc@b> SMTPUTF8 ENVID=\xc3\xbc"), 0, "501 5.5.4 Syntax" },
+    { S("TO:<u@b> ORCPT=utf-8;\xc3\xbc@b"), 1, "501 5.5.4 Syntax" },
 
     /* parameters (S5) */
     { S("FROM:<a@b>SIZE=1"), 0, "501 5.5.4" },
@@ -804,7 +949,7 @@ static tn_test_path_case_t  tn_test_path_cases[] = {
     { S("FROM:<a@b> A=\x01"), 0, "501 5.5.4 Syntax" },
     { S("FROM:<a@b> A=b\0c"), 0, "501 5.5.4 Syntax" },
     { S("FROM:<a@b> A=b\r\n"), 0, "501 5.5.4 Syntax" },
-    { S("FROM:<a@b> X-Y2=z"), 0, "OK a|b|a@b||1" },
+    { S("FROM:<a@b> X-Y2=z"), 0, "OK a|b|a@b||1 X-Y2=z" },
     { S("FROM:<a@b> SIZE=1 size=2"), 0, "501 5.5.4 Duplicate" },
     { S("FROM:<a@b> BODY=7BIT Body=8BITMIME"), 0, "501 5.5.4 Duplicate" },
     { S("FROM:<a@b> SIZE"), 0, "501 5.5.4 Invalid SIZE" },
@@ -813,14 +958,39 @@ static tn_test_path_case_t  tn_test_path_cases[] = {
     { S("FROM:<a@b> SIZE=18446744073709551616"), 0,
       "501 5.5.4 Invalid SIZE" },
     { S("FROM:<a@b> SIZE=9223372036854775808"), 0, "501 5.5.4 Invalid SIZE" },
-    { S("FROM:<a@b> SIZE=9223372036854775807"), 0, "OK a|b|a@b||1" },
-    { S("FROM:<a@b> SIZE=00000000000000000001"), 0, "OK a|b|a@b||1" },
+    { S("FROM:<a@b> SIZE=9223372036854775807"), 0,
+      "OK a|b|a@b||1 SIZE=9223372036854775807" },
+    { S("FROM:<a@b> SIZE=00000000000000000001"), 0,
+      "OK a|b|a@b||1 SIZE=00000000000000000001" },
     { S("FROM:<a@b> SIZE=000000000000000000001"), 0,
       "501 5.5.4 Invalid SIZE" },
     { S("FROM:<a@b> A B C D E F G H I J K L M N O P"), 0,
-      "OK a|b|a@b||16" },
+      "OK a|b|a@b||16 A B C D E F G H I J K L M N O P" },
     { S("FROM:<a@b> A B C D E F G H I J K L M N O P Q"), 0,
       "501 5.5.4 Too many" },
+    { S("FROM:<a@b> =VALUE"), 0, "501 5.5.4 Syntax" },
+    { S("FROM:<a@b> A= B"), 0, "501 5.5.4 Syntax" },
+    { S("FROM:<a@b> SIZE= 1"), 0, "501 5.5.4 Syntax" },
+    { S("FROM:<a@b> A=x\x7f"), 0, "501 5.5.4 Syntax" },
+    { S("FROM:<a@b> A\tB"), 0, "501 5.5.4 Syntax" },
+    { S("FROM:<a@b> A=\"x=\""), 0, "501 5.5.4 Syntax" },
+    { S("FROM:<a@b> smtputf8 SMTPUTF8"), 0, "501 5.5.4 Duplicate" },
+    { S("FROM:<a@b> X-1=a x-1"), 0, "501 5.5.4 Duplicate" },
+    { S("FROM:<a@b> SIZE=+1"), 0, "501 5.5.4 Invalid SIZE" },
+    { S("FROM:<a@b> SIZE=0x10"), 0, "501 5.5.4 Invalid SIZE" },
+    { S("FROM:<a@b> SIZE=1.5"), 0, "501 5.5.4 Invalid SIZE" },
+    { S("FROM:<a@b> SIZE=x1"), 0, "501 5.5.4 Invalid SIZE" },
+    { S("FROM:<a@b> SIZE=12345678901234567890"), 0,
+      "501 5.5.4 Invalid SIZE" },
+    { S("FROM:<a@b> SIZE=0"), 0, "OK a|b|a@b||1 SIZE=0" },
+    { S("FROM:<a@b> size=1 "), 0, "OK a|b|a@b||1 size=1" },
+    { S("FROM:<a@b> A-=1 1A=x"), 0, "OK a|b|a@b||2 A-=1 1A=x" },
+    { S("FROM:<a@b> A=x y"), 0, "OK a|b|a@b||2 A=x y" },
+    { S("FROM:<a@b> AUTH=<>   "), 0, "OK a|b|a@b||1 AUTH=<>" },
+    { S("FROM:<a@b> X=!\"#$%&'()*+,-./:;<>?@[\\]^_`{|}~"), 0,
+      "OK a|b|a@b||1 X=!\"#$%&'()*+,-./:;<>?@[\\]^_`{|}~" },
+    { S("FROM:<> BODY=8BITMIME SMTPUTF8"), 0,
+      "OK |||null|2 BODY=8BITMIME SMTPUTF8" },
 
     { tn_null_string, 0, NULL }
 };
@@ -851,7 +1021,24 @@ tn_test_path_result(tn_str_t *arg, tn_uint_t is_rcpt, char *out)
     o = tn_test_escape(o, path.addr.data, path.addr.len);
     o = stpcpy(o, "|");
     o = stpcpy(o, path.null_path ? "null" : (path.quoted ? "quoted" : ""));
+
+    if (path.utf8) {
+        o = stpcpy(o, path.quoted ? ",utf8" : "utf8");
+    }
+
     o += sprintf(o, "|%u", (unsigned) path.nparams);
+
+    for (i = 0; i < path.nparams; i++) {
+        o = stpcpy(o, " ");
+        o = tn_test_escape(o, path.params[i].key.data,
+                           path.params[i].key.len);
+
+        if (path.params[i].value.len) {
+            o = stpcpy(o, "=");
+            o = tn_test_escape(o, path.params[i].value.data,
+                               path.params[i].value.len);
+        }
+    }
 
     /* every string points into arg */
 
@@ -908,6 +1095,7 @@ tn_test_path_limits(void)
     tn_str_t    arg;
     off_t       size;
     tn_int_t    rc;
+    tn_uint_t   utf8;
     const char *err;
     tn_smtp_path_t  path;
 
@@ -989,10 +1177,65 @@ tn_test_path_limits(void)
         }
 
         q = buf;
-        rc = tn_mail_smtp_parse_domain(&q, p);
+        utf8 = 0;
+        rc = tn_mail_smtp_parse_domain(&q, p, &utf8);
         tn_test_ok((size_t) (p - buf) == i
-                   && (rc == TN_OK) == (i == 255) && (rc != TN_OK || q == p),
+                   && (rc == TN_OK) == (i == 255) && (rc != TN_OK || q == p)
+                   && utf8 == 0,
                    "%u-octet domain", (unsigned) i);
+    }
+
+    /* the same limits count octets with UTF-8: "\xc3\xbc" is 2 */
+
+    for (i = 63; i <= 64; i++) {
+        p = tn_cpymem(buf, "TO:<", 4);
+        tn_memset(p, 'l', i - 2);
+        p = tn_cpymem(p + i - 2, "\xc3\xbc@x.org>", 9);
+        arg.len = p - buf;
+        tn_test_path_result(&arg, 1, got);
+        tn_test_ok((got[0] == 'O' && strstr(got, "|utf8|0") != NULL)
+                   == (i <= 64), "UTF-8 local part of %u octets",
+                   (unsigned) i);
+    }
+
+    p = tn_cpymem(buf, "TO:<", 4);
+    tn_memset(p, 'l', 63);
+    p = tn_cpymem(p + 63, "\xc3\xbc@x.org>", 9);
+    arg.len = p - buf;
+    tn_test_path_result(&arg, 1, got);
+    tn_test_ok(strncmp(got, "501 5.1.3", 9) == 0,
+               "UTF-8 local part of 65 octets");
+
+    for (i = 63; i <= 64; i++) {
+        p = tn_cpymem(buf, "TO:<u@", 6);
+        tn_memset(p, 'd', i - 2);
+        p = tn_cpymem(p + i - 2, "\xc3\xbc.org>", 7);
+        arg.len = p - buf;
+        tn_test_path_result(&arg, 1, got);
+        tn_test_ok((i == 63) == (got[0] == 'O'), "U-label of %u octets",
+                   (unsigned) i);
+    }
+
+    /* a character cut by the end of a 255-octet domain */
+
+    p = buf;
+    for (i = 0; i < 4; i++) {
+        tn_memset(p, 'e', 62);
+        p += 62;
+        *p++ = '.';
+    }
+    p = tn_cpymem(p, "\xe4\xbe\x8b", 3);       /* 255 octets */
+
+    for (i = 0; i <= 3; i++) {
+        u_char  *q;
+
+        q = buf;
+        utf8 = 0;
+        rc = tn_mail_smtp_parse_domain(&q, p - i, &utf8);
+        tn_test_ok(i == 0 ? rc == TN_OK && q == p && utf8
+                          : rc == TN_ERROR,
+                   "255-octet U-label domain less %u octets",
+                   (unsigned) i);
     }
 
     arg.data = buf;

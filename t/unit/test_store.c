@@ -6,7 +6,8 @@
  * group-commit delivery (one batch, two threads, two processes), the
  * mailbox sync (files dropped in by hand, odd names, symlinks, stale
  * tmp/ files), expunge, index rebuild (kept, lost, corrupt) and the
- * admin command line, all in a temporary prefix.
+ * admin command line, and UTF-8 (SMTPUTF8) accounts with U-label and
+ * A-label domains, all in a temporary prefix.
  */
 
 
@@ -18,6 +19,9 @@
 #define TEST_THREADS      2
 #define TEST_PER_THREAD   50
 #define TEST_PER_PROCESS  20
+
+/* a string literal as the (u_char *, size_t) pair of the store API */
+#define TEST_S(s)         (u_char *) (s), sizeof(s) - 1
 
 
 typedef struct {
@@ -450,8 +454,9 @@ test_accounts(tn_store_conf_t *conf, tn_log_t *log)
         static const char  *bad[] = {
             "../x@x.test", "a/b@x.test", ".x@x.test", "x.@x.test",
             "a..b@x.test", "a b@x.test", "a\"b@x.test", "a\\b@x.test",
-            "@x.test", "x@", "noat", "a@b@x.test\xff", "\xc3\xa9@x.test",
-            NULL
+            "@x.test", "x@", "noat", "a@b@x.test\xff", "\xc3\xa9@x.test\xc3",
+            "\xc3@x.test", "\xc0\xaf@x.test", "\xc0\xae\xc0\xae@x.test",
+            "a\xc2\x80@x.test", NULL
         };
 
         tn_uint_t  i;
@@ -1202,6 +1207,186 @@ test_admin(tn_store_conf_t *conf, tn_log_t *log)
 }
 
 
+/* SMTPUTF8 addresses: UTF-8 local parts, U-label and A-label domains */
+
+static void
+test_utf8(tn_store_conf_t *conf, tn_log_t *log)
+{
+    tn_int_t          rc;
+    tn_uint_t         i, n;
+    tn_store_user_t   u;
+    tn_store_addr_t   a;
+    char              path[PATH_MAX], out[256], local[128];
+    struct stat       sb;
+
+    static const char  *bad[] = {
+        "j\xc3@b\xc3\xbc" "cher.example",           /* truncated */
+        "j\xc3\xb6s\xc3@b\xc3\xbc" "cher.example",   /* truncated at '@' */
+        "\xc0\xaf@b\xc3\xbc" "cher.example",         /* overlong '/' */
+        "\xc0\xae\xc0\xae@b\xc3\xbc" "cher.example",  /* overlong ".." */
+        "\xe0\x80\xaf@b\xc3\xbc" "cher.example",     /* overlong '/' */
+        "\xed\xa0\x80@b\xc3\xbc" "cher.example",     /* surrogate */
+        "\xf4\x90\x80\x80@b\xc3\xbc" "cher.example", /* above U+10FFFF */
+        "a\x80@b\xc3\xbc" "cher.example",             /* continuation */
+        "\xff@b\xc3\xbc" "cher.example",
+        "a\xc2\x80" "b@b\xc3\xbc" "cher.example",      /* C1 U+0080 */
+        "\xc2\x9b@b\xc3\xbc" "cher.example",         /* C1 CSI */
+        "\xc2\x85@b\xc3\xbc" "cher.example",         /* C1 NEL */
+        ".\xc3\xb6@b\xc3\xbc" "cher.example",
+        "\xc3\xb6/x@b\xc3\xbc" "cher.example",
+        NULL
+    };
+
+    ok(tn_store_domain_add(conf, TEST_S("b\xc3\xbc" "cher.example"),
+                           log) == TN_OK, "utf8: domain add of a U-label");
+
+    ok(tn_store_domain_add(conf, TEST_S("XN--BCHER-KVA.example"), log)
+       == TN_DECLINED
+       && tn_store_domain_add(conf, TEST_S("B\xc3\xbc" "cher.Example"), log)
+          == TN_DECLINED,
+       "utf8: its A-label and other ASCII case are the same domain");
+
+    ok(cli(conf, "domain", "list", NULL, NULL, out, sizeof(out)) == 0
+       && strstr(out, "xn--bcher-kva.example\n") != NULL
+       && strstr(out, "\xc3") == NULL,
+       "utf8: the domain is kept as its A-label");
+
+    /* non-ASCII is not case folded: another domain */
+    ok(tn_store_domain_add(conf, TEST_S("B\xc3\x9c" "CHER.example"),
+                           log) == TN_OK
+       && tn_store_domain_del(conf, TEST_S("xn--bcher-2pa.example"),
+                              log) == TN_OK,
+       "utf8: an upper-case U-label is another A-label");
+
+    ok(tn_store_domain_add(conf, TEST_S("b\xc3.example"), log)
+       == TN_DECLINED
+       && tn_store_domain_add(conf, TEST_S("\xc2\x80.example"), log)
+          == TN_DECLINED
+       && tn_store_domain_add(conf, TEST_S("b_\xc3\xbc.example"),
+                              log) == TN_DECLINED
+       && tn_store_domain_add(conf, TEST_S("-\xc3\xbc.example"), log)
+          == TN_DECLINED,
+       "utf8: malformed, C1 and non-LDH U-labels refused");
+
+    ok(tn_store_user_add(conf, TEST_S("j\xc3\xb6s\xc3\xa9@b\xc3\xbc"
+                         "cher.example"), TEST_S("pw"), log)
+       == TN_OK, "utf8: user add jösé@bücher.example");
+
+    path_of(path, "mail/xn--bcher-kva.example/j\xc3\xb6s\xc3\xa9/new");
+    ok(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode),
+       "utf8: Maildir under the A-label, local part as given");
+
+    rc = tn_store_user_lookup(conf, TEST_S("j\xc3\xb6s\xc3\xa9"
+                              "@xn--bcher-kva.example"), &u, log);
+    path_of(path, "mail/xn--bcher-kva.example/j\xc3\xb6s\xc3\xa9");
+    ok(rc == TN_OK
+       && strcmp(u.address, "j\xc3\xb6s\xc3\xa9@xn--bcher-kva.example") == 0
+       && strcmp(u.maildir, path) == 0,
+       "utf8: lookup by the A-label");
+
+    ok(tn_store_user_lookup(conf, TEST_S("J\xc3\xb6S\xc3\xa9"
+                            "@XN--BCHER-KVA.example"), &u, log) == TN_OK
+       && tn_store_user_lookup(conf, TEST_S("j\xc3\xb6s\xc3\xa9"
+                               "@B\xc3\xbc" "cher.EXAMPLE"), &u, log)
+          == TN_OK,
+       "utf8: ASCII letters are case-insensitive");
+
+    ok(tn_store_user_lookup(conf, TEST_S("J\xc3\x96S\xc3\x89"
+                            "@xn--bcher-kva.example"), &u, log)
+       == TN_DECLINED,
+       "utf8: non-ASCII letters are not case folded");
+
+    ok(tn_store_user_lookup(conf, TEST_S("jo\xcc\x88se\xcc\x81"
+                            "@xn--bcher-kva.example"), &u, log)
+       == TN_DECLINED, "utf8: nor normalised (NFD is another user)");
+
+    ok(tn_store_auth(conf, TEST_S("j\xc3\xb6s\xc3\xa9@b\xc3\xbc"
+                     "cher.example"), TEST_S("pw"), &u, log)
+       == TN_OK, "utf8: auth with a UTF-8 address");
+
+    ok(tn_store_user_lookup(conf, TEST_S("j\xc3\xb6s\xc3\xa9"
+                            "@b\xc3.example"), &u, log) == TN_DONE,
+       "utf8: a malformed domain is not local");
+
+    rc = TN_OK;
+
+    for (i = 0; bad[i]; i++) {
+        if (tn_store_user_add(conf, (u_char *) bad[i], strlen(bad[i]),
+                              TEST_S("pw"), log) != TN_DECLINED
+            || tn_store_user_lookup(conf, (u_char *) bad[i], strlen(bad[i]),
+                                    &u, log) != TN_DECLINED)
+        {
+            rc = TN_ERROR;
+            printf("# accepted %u\n", (unsigned) i);
+        }
+
+        tn_store_addr_parse((u_char *) bad[i], strlen(bad[i]), &a);
+
+        if (a.local_ok || !a.domain_ok || a.address_len) {
+            rc = TN_ERROR;
+            printf("# parsed %u\n", (unsigned) i);
+        }
+    }
+
+    path_of(path, "mail/xn--bcher-kva.example");
+    ok(rc == TN_OK && count_files(path) == 1,
+       "utf8: malformed UTF-8 and C1 controls refused, nothing created");
+
+    /* the octet limits: 32 x "ü" is 64 octets */
+
+    for (i = 0; i < 32; i++) {
+        memcpy(local + 2 * i, "\xc3\xbc", 2);
+    }
+
+    strcpy(local + 64, "@xn--bcher-kva.example");
+    tn_store_addr_parse((u_char *) local, strlen(local), &a);
+    ok(a.local_ok && a.local_len == 64, "utf8: a 64-octet local part");
+
+    local[64] = 'a';
+    strcpy(local + 65, "@xn--bcher-kva.example");
+    tn_store_addr_parse((u_char *) local, strlen(local), &a);
+    ok(!a.local_ok && a.domain_ok, "utf8: a 65-octet local part");
+
+    n = 0;
+    ok(tn_store_user_list(conf, TEST_S("b\xc3\xbc" "cher.example"),
+                          list_count, &n, log) == TN_OK && n == 1
+       && cli(conf, "user", "list", "b\xc3\xbc" "cher.example", NULL, out,
+              sizeof(out)) == 0
+       && strcmp(out, "j\xc3\xb6s\xc3\xa9@xn--bcher-kva.example\n") == 0,
+       "utf8: user list of a U-label domain (UTF-8 printed as it is)");
+
+    ok(tn_store_user_del(conf, TEST_S("J\xc3\xb6s\xc3\xa9"
+                         "@XN--BCHER-KVA.EXAMPLE"), log) == TN_OK
+       && tn_store_domain_del(conf, TEST_S("b\xc3\xbc" "cher.example"), log)
+          == TN_OK,
+       "utf8: user del, domain del");
+
+    {
+        int      fds[2];
+        ssize_t  nr;
+        char     got[128];
+        u_char   text[] = "a\x01\xc3\xa9\xc2\x85\xc0\xaf\xe2\x9c";
+
+        nr = -1;
+
+        if (pipe(fds) == 0) {
+            tn_store_write_escaped(fds[1], "<", text, sizeof(text) - 1,
+                                   ">");
+            nr = read(fds[0], got, sizeof(got) - 1);
+            close(fds[0]);
+            close(fds[1]);
+        }
+
+        got[nr > 0 ? nr : 0] = '\0';
+
+        ok(strcmp(got, "<a\\x01\xc3\xa9\\xC2\\x85\\xC0\\xAF\\xE2\\x9C>")
+           == 0,
+           "escaped output: UTF-8 kept; controls, C1, overlong, cut "
+           "sequences escaped");
+    }
+}
+
+
 int
 main(void)
 {
@@ -1261,6 +1446,7 @@ main(void)
     test_mailbox(&conf, log, &alice);
     test_rebuild(&conf, log, &alice);
     test_admin(&conf, log);
+    test_utf8(&conf, log);
 
     ok(!log_has("[alert]") && !log_has("[emerg]"), "no alerts in the log");
 

@@ -6,7 +6,8 @@
  * remote, nesting, loops, catch-all, plus-addressing, forwarding, the
  * 1000-target cap), may-send-as, quotas (under, at, over, off, two
  * threads racing for the last bytes, a message to several users), the
- * tern.db migration from schema version 1, and the admin commands.
+ * tern.db migration from schema version 1, the admin commands, and all
+ * of it with UTF-8 addresses and U-label domains.
  */
 
 
@@ -731,6 +732,89 @@ test_cli(tn_store_conf_t *conf)
 }
 
 
+static tn_int_t
+list_count(void *data, const char *name)
+{
+    (*(tn_uint_t *) data)++;
+    return TN_OK;
+}
+
+
+/* SMTPUTF8 addresses in aliases, catch-alls, plus-addressing, send-as */
+
+static void
+test_utf8(tn_store_conf_t *conf)
+{
+    tn_uint_t         n;
+    tn_store_rcpt_t   r;
+    tn_store_user_t   u;
+
+    tn_str_set(&conf->recipient_delimiter, "+");
+
+    ok(tn_store_domain_add(conf, (u_char *) "b\xc3\xbc" "cher.example", 15,
+                           &test_log) == TN_OK,
+       "utf8: a U-label domain");
+
+    add_user(conf, "j\xc3\xb6s\xc3\xa9@B\xc3\xbc" "cher.example");
+
+    ok(user_of(conf, "j\xc3\xb6s\xc3\xa9@xn--bcher-kva.example", &u)
+       == TN_OK, "utf8: a UTF-8 user");
+
+    ok(expands(conf, "J\xc3\xb6S\xc3\xa9@b\xc3\xbc" "cher.example", 1, 0,
+               "j\xc3\xb6s\xc3\xa9@xn--bcher-kva.example", NULL),
+       "utf8: resolves through the U-label, ASCII case folded");
+
+    ok(expands(conf, "j\xc3\xb6s\xc3\xa9+tag@XN--BCHER-KVA.example", 1, 0,
+               "j\xc3\xb6s\xc3\xa9@xn--bcher-kva.example", NULL),
+       "utf8: plus-addressing");
+
+    ok(alias(conf, "info@b\xc3\xbc" "cher.example",
+             "j\xc3\xb6s\xc3\xa9@b\xc3\xbc" "cher.example",
+             "ext@\xc3\xab" "xample.test", NULL) == TN_OK
+       && expands(conf, "INFO@xn--bcher-kva.example", 1, 1,
+                  "j\xc3\xb6s\xc3\xa9@xn--bcher-kva.example",
+                  "ext@xn--xample-ova.test"),
+       "utf8: an alias, its targets kept in A-label form");
+
+    ok(alias(conf, "bad@b\xc3\xbc" "cher.example", "x\xc0\xaf@x.test",
+             NULL, NULL) == TN_DECLINED
+       && alias(conf, "bad@b\xc3\xbc" "cher.example", "x@\xc2\x80.test",
+                NULL, NULL) == TN_DECLINED
+       && alias(conf, "b\xc3@b\xc3\xbc" "cher.example", "x@x.test",
+                NULL, NULL) == TN_DECLINED,
+       "utf8: malformed alias targets and names refused");
+
+    ok(resolve(conf, "nobody@b\xc3\xbc" "cher.example", &r) == TN_DECLINED
+       && alias(conf, "@B\xc3\xbc" "CHER.example",
+                "j\xc3\xb6s\xc3\xa9@xn--bcher-kva.example", NULL, NULL)
+          == TN_OK
+       && expands(conf, "nobody@b\xc3\xbc" "cher.example", 1, 0,
+                  "j\xc3\xb6s\xc3\xa9@xn--bcher-kva.example", NULL),
+       "utf8: a catch-all given with a U-label");
+
+    alias(conf, "sales@B\xc3\xbc" "cher.example",
+          "j\xc3\xb6s\xc3\xa9@b\xc3\xbc" "cher.example", NULL, NULL);
+
+    ok(tn_store_alias_sendas(conf, (u_char *) "sales@xn--bcher-kva.example",
+                             27, 1, &test_log) == TN_OK
+       && send_as(conf, &u, "sales@b\xc3\xbc" "cher.example") == TN_OK
+       && send_as(conf, &u, "J\xc3\xb6s\xc3\xa9+x@b\xc3\xbc"
+                  "cher.example") == TN_OK
+       && send_as(conf, &u, "J\xc3\x96S\xc3\x89@b\xc3\xbc"
+                  "cher.example") == TN_DECLINED,
+       "utf8: send as, by either form of the domain");
+
+    n = 0;
+    ok(tn_store_alias_list(conf, (u_char *) "b\xc3\xbc" "cher.example", 15,
+                           list_count, &n, &test_log) == TN_OK && n > 0
+       && tn_store_alias_list(conf, (u_char *) "b\xc3.example", 9,
+                              list_count, &n, &test_log) == TN_DECLINED,
+       "utf8: alias list of a U-label domain");
+
+    tn_str_set(&conf->recipient_delimiter, "+");
+}
+
+
 int
 main(void)
 {
@@ -776,6 +860,7 @@ main(void)
     test_quota(&conf);
     test_cli(&conf);
     test_migration();
+    test_utf8(&conf);
 
     ok(!log_has("[alert]") && !log_has("[emerg]"), "no alerts in the log");
 
