@@ -17,7 +17,7 @@ use lib 't/lib';
 use Tern::Test;
 use Tern::Test::SMTP;
 
-my $t = Tern::Test->new()->has_daemon('swaks')->plan(67);
+my $t = Tern::Test->new()->has_daemon('swaks')->plan(70);
 
 $t->write_file_expand('tern.conf', Tern::Test::conf_base() . <<'EOF');
 mail {
@@ -201,6 +201,20 @@ like($s->read(), qr/^250 2\.0\.0 Ok: queued as/, 'pipelined message queued');
 like($s->read(), qr/^250 2\.0\.0 Ok/, 'NOOP after the dot');
 is(scalar files(), 3, 'pipelined message stored');
 
+# pipelining with errors in the middle: each gets its own reply, in order,
+# and the good commands around them still count
+
+$s->print("MAIL FROM:<bad\r\nMAIL FROM:<a\@b.test>\r\n"
+          . "RCPT TO:<nobody\@example.test>\r\nXYZZY\r\nRCPT TO:<$u>\r\n"
+          . "MAIL FROM:<c\@d.test>\r\nDATA\r\n");
+$r = '';
+for (1 .. 7) { $r .= $s->read() // ''; }
+like($r, qr/\A501 5\.1\.7 .*\r\n250 2\.1\.0 .*\r\n550 5\.1\.1 .*\r\n500 5\.5\.1 .*\r\n250 2\.1\.5 .*\r\n503 5\.5\.1 .*\r\n354 /s,
+     'pipelined errors answered in order');
+$s->print("Subject: pipelined errors\r\n\r\nbody\r\n.\r\n");
+like($s->read(), qr/^250 2\.0\.0 Ok: queued as/,
+     'message after pipelined errors queued');
+
 # split packets: a whole transaction byte by byte
 
 $s->print($_) for split //,
@@ -210,7 +224,7 @@ for (1 .. 3) { $r .= $s->read() // ''; }
 like($r, qr/\A250 .*\r\n250 .*\r\n354 /, 'split commands');
 $s->print($_) for split //, "Subject: split\r\n\r\nx\r\n.\r\n";
 like($s->read(), qr/^250 2\.0\.0 /, 'split data');
-is(scalar files(), 4, 'split message stored');
+is(scalar files(), 5, 'split message stored');
 
 # a line longer than the buffer; the session goes on
 
@@ -229,7 +243,7 @@ $s->send('DATA');
 $s->read();
 $s->print(('y' x 1000 . "\r\n") x 150 . ".\r\n");
 like($s->read(), qr/^552 5\.3\.4 /, 'message too big');
-is(scalar files(), 4, 'nothing stored');
+is(scalar files(), 5, 'nothing stored');
 $s->send('QUIT');
 $s->read();
 
@@ -240,6 +254,8 @@ $s->send('VRFY <u@example.test>');
 like($s->read(), qr/^250 2\.1\.5 <u\@example\.test>/, 'smtp_vrfy on: known');
 $s->send('VRFY nobody@example.test');
 like($s->read(), qr/^550 5\.1\.1 /, 'smtp_vrfy on: unknown');
+$s->send("VRFY j\xc3\xb6s\xc3\xa9\@example.test");
+like($s->read(), qr/^553 5\.6\.7 /, 'VRFY of a UTF-8 address: 553 5.6.7');
 $s->send('MAIL FROM:<>');
 $s->read();
 $s->print("RCPT TO:<$u>\r\nRCPT TO:<v\@example.test>\r\n"
@@ -259,7 +275,7 @@ $s->print("Subject: half\r\n\r\nhalf a message\r\n");
 sleep(0.3);
 $s->close();
 $t->wait_for_log(qr/closed the connection in DATA/, 5);
-is(scalar files(), 4, 'vanished client: nothing in new/');
+is(scalar files(), 5, 'vanished client: nothing in new/');
 is(scalar(spool_files()), 0, 'vanished client: spool empty');
 
 ###############################################################################

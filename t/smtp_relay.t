@@ -16,7 +16,7 @@ use lib 't/lib';
 use Tern::Test;
 use Tern::Test::SMTP;
 
-my $t = Tern::Test->new()->plan(56);
+my $t = Tern::Test->new()->plan(60);
 
 $t->write_file_expand('tern.conf', Tern::Test::conf_base() . <<'EOF');
 mail {
@@ -233,6 +233,27 @@ like(send_msg($s, 'a@b.test', ['f1@example.test']), qr/^250 /,
 is(n('f1') + n('f2'), 1, 'the loop stores one copy');
 is(scalar(qfiles()), $nq, 'the loop queues nothing');
 
+# the marker: the queued copy of a forward records where it came from, and
+# a message that comes back with it is refused (a loop through another
+# server), while one that merely mentions it elsewhere passes
+
+my ($qid) = queue() =~ /^(\S+).*fw\@remote\.test/m;
+my (undef, $show) = $t->tern('queue', 'show', $qid // 'none');
+like($show, qr/^  delivered to: w\@example\.test$/m,
+     'queued forward carries its Delivered-To marker');
+like(send_msg($s, 'a@b.test', ['w@example.test'],
+              "Delivered-To: someone\@else.test\r\n"
+              . "Delivered-To: <W\@Example.test> \r\n"
+              . "Subject: back again\r\n\r\nloop\r\n"),
+     qr/^554 5\.4\.6 Mail forwarding loop for <w\@example\.test>/,
+     'forwarded message that came back: 554 5.4.6');
+like(send_msg($s, 'a@b.test', ['w@example.test'],
+              "Subject: x\r\n\r\nDelivered-To: w\@example.test\r\n"),
+     qr/^250 /, 'Delivered-To in the body does not count');
+like(send_msg($s, 'a@b.test', ['u@example.test'],
+              "Delivered-To: u\@example.test\r\nSubject: x\r\n\r\nx\r\n"),
+     qr/^250 /, 'Delivered-To of a user without a forward passes');
+
 # the hop limit: 5 Received headers are too many (smtp_max_hops 5)
 
 my $hdrs = join '', map { "Received: from h$_ by h$_; Thu, 1 Jan 2026\r\n" }
@@ -247,7 +268,7 @@ like(send_msg($s, 'a@b.test', ['u@example.test'],
 like(send_msg($s, 'a@b.test', ['u@example.test'],
               "Subject: hops\r\n\r\n${hdrs}${hdrs}body\r\n"),
      qr/^250 /, 'Received lines in the body do not count');
-is(n('u'), 3, 'two of the three stored');
+is(n('u'), 4, 'two of the three stored (one came before)');
 
 # quota: over at RCPT (SIZE=), over at DATA; nothing half-written
 

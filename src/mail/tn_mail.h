@@ -80,6 +80,12 @@ typedef struct {
     tn_uint_t               line;
 
     tn_mail_conf_ctx_t     *ctx;
+
+    /* connection limits (tn_mail_limit.c); 0: none */
+    tn_uint_t               max_connections_per_ip;
+    tn_uint_t               max_sessions;
+    /* this worker's sessions of this server{} now (not configuration) */
+    tn_uint_t               sessions;
 } tn_mail_core_srv_conf_t;
 
 
@@ -114,6 +120,14 @@ struct tn_mail_protocol_s {
 
     /* the reply when the server fails ("421 4.3.2 ...", "-ERR ...") */
     tn_str_t                    internal_server_error;
+
+    /*
+     * The refusals sent right after accept when max_connections_per_ip
+     * or max_sessions is reached, each a line with its CRLF.  They are
+     * tn_sprintf() formats: one "%V" is replaced by server_name.
+     */
+    tn_str_t                    too_many_connections;
+    tn_str_t                    too_many_sessions;
 };
 
 
@@ -188,6 +202,9 @@ struct tn_mail_session_s {
     unsigned                quit:1;            /* close after sending out */
     unsigned                blocked:1;         /* a reply waits for TLS */
     unsigned                waiting:1;         /* waiting for a task */
+
+    /* what the session holds of the connection limits, or NULL */
+    void                   *limit;
 };
 
 
@@ -310,6 +327,21 @@ typedef void (*tn_mail_auth_done_pt)(tn_mail_session_t *s, tn_int_t rc);
 
 tn_int_t tn_mail_auth(tn_mail_session_t *s, tn_str_t *login,
     tn_str_t *passwd, tn_mail_auth_done_pt done);
+
+
+/*
+ * Connection limits (tn_mail_limit.c).  tn_mail_limit_init_module()
+ * maps, in the master and once for its whole life, the table that
+ * counts connections per client address over every worker of every
+ * generation.  tn_mail_limit_connection(), right after accept, counts
+ * the session in (TN_OK) or sends the protocol's refusal and closes
+ * (TN_DONE: return at once).  tn_mail_limit_release() gives back what
+ * the session holds; it runs once, from tn_mail_close_connection()
+ * before the socket is closed, or else when c->pool is destroyed.
+ */
+tn_int_t tn_mail_limit_init_module(tn_cycle_t *cycle);
+tn_int_t tn_mail_limit_connection(tn_mail_session_t *s, tn_connection_t *c);
+void tn_mail_limit_release(tn_mail_session_t *s);
 
 
 extern tn_uint_t    tn_mail_max_module;

@@ -125,6 +125,20 @@ static tn_command_t  tn_mail_core_commands[] = {
       0,
       NULL },
 
+    { tn_string("max_connections_per_ip"),
+      TN_MAIL_MAIN_CONF|TN_MAIL_SRV_CONF|TN_CONF_TAKE1,
+      tn_conf_set_num_slot,
+      TN_MAIL_SRV_CONF_OFFSET,
+      offsetof(tn_mail_core_srv_conf_t, max_connections_per_ip),
+      NULL },
+
+    { tn_string("max_sessions"),
+      TN_MAIL_MAIN_CONF|TN_MAIL_SRV_CONF|TN_CONF_TAKE1,
+      tn_conf_set_num_slot,
+      TN_MAIL_SRV_CONF_OFFSET,
+      offsetof(tn_mail_core_srv_conf_t, max_sessions),
+      NULL },
+
       tn_null_command
 };
 
@@ -146,7 +160,7 @@ tn_module_t  tn_mail_core_module = {
     &tn_mail_core_module_ctx,
     tn_mail_core_commands,
     TN_MAIL_MODULE,
-    NULL,
+    tn_mail_limit_init_module,             /* init module */
     NULL,
     NULL,
     NULL
@@ -200,6 +214,8 @@ tn_mail_core_create_srv_conf(tn_conf_t *cf)
     cscf->session_timeout = TN_CONF_UNSET;
     cscf->handshake_timeout = TN_CONF_UNSET_MSEC;
     cscf->sni = TN_CONF_UNSET_PTR;
+    cscf->max_connections_per_ip = TN_CONF_UNSET_UINT;
+    cscf->max_sessions = TN_CONF_UNSET_UINT;
 
     cscf->file_name = cf->conf_file->name.data;
     cscf->line = cf->conf_file->line;
@@ -248,6 +264,12 @@ tn_mail_core_merge_srv_conf(tn_conf_t *cf, void *parent, void *child)
     if (tn_mail_core_ssl(cf, conf) != TN_OK) {
         return TN_CONF_ERROR;
     }
+
+    /* Postfix's smtpd_client_connection_count_limit */
+    tn_conf_merge_uint_value(conf->max_connections_per_ip,
+                             prev->max_connections_per_ip, 50);
+    /* worker_connections bounds the sessions of a worker already */
+    tn_conf_merge_uint_value(conf->max_sessions, prev->max_sessions, 0);
 
     return TN_CONF_OK;
 }

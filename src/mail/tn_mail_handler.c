@@ -66,6 +66,11 @@ tn_mail_init_connection(tn_connection_t *c)
 
     c->log_error = TN_ERROR_INFO;
 
+    /* the limits come before anything costs: TLS, DNS, the greeting */
+    if (tn_mail_limit_connection(s, c) != TN_OK) {
+        return;
+    }
+
     /*
      * Replies are written whole, one send() each; Nagle's algorithm would
      * hold the last small one of a pipelined batch until the client's
@@ -433,6 +438,12 @@ tn_mail_close_connection(tn_connection_t *c)
             tn_resolve_done(s->resolver_ctx);
             s->resolver_ctx = NULL;
         }
+
+        /*
+         * Before the socket is closed: a client that saw the close may
+         * connect again at once and must find its place free.
+         */
+        tn_mail_limit_release(s);
 
         s->signature = 0;
     }

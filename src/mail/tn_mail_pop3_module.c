@@ -20,7 +20,10 @@ static tn_mail_protocol_t  tn_mail_pop3_protocol = {
     tn_string("pop3"),
     TN_MAIL_POP3_PROTOCOL,
     tn_mail_pop3_init_session,
-    tn_string("-ERR [SYS/TEMP] internal server error" CRLF)
+    tn_string("-ERR [SYS/TEMP] internal server error" CRLF),
+    /* RFC 3206 response codes */
+    tn_string("-ERR [SYS/TEMP] Too many connections" CRLF),
+    tn_string("-ERR [SYS/TEMP] Too many sessions, try again later" CRLF)
 };
 
 

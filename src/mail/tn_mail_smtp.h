@@ -66,6 +66,11 @@ typedef struct {
     tn_flag_t               sender_check;
     tn_flag_t               quota_permanent;
     tn_uint_t               max_hops;
+    tn_uint_t               max_commands;  /* before MAIL; 0: no limit */
+    tn_msec_t               session_timeout;  /* 0: none */
+    /* smtp_transcript: NULL when off; smtp_transcript_networks or NULL */
+    tn_open_file_t         *transcript;
+    tn_array_t             *transcript_networks;  /* tn_mail_smtp_cidr_t */
 } tn_mail_smtp_srv_conf_t;
 
 
@@ -96,7 +101,9 @@ typedef enum {
     /* AUTH LOGIN: the password (base64) is read */
     tn_smtp_state_auth_pass,
     /* the credentials are checked (tn_mail_auth()); nothing is read */
-    tn_smtp_state_auth
+    tn_smtp_state_auth,
+    /* BDAT chunks were accepted: more BDAT, or RSET, NOOP, QUIT */
+    tn_smtp_state_bdat
 } tn_mail_smtp_state_e;
 
 #define TN_SMTP_STATE_BIT(st)      (1 << (st))
@@ -120,6 +127,8 @@ typedef struct {
     tn_str_t                addr;
     tn_str_t                orcpt;         /* DSN ORCPT as given, or "" */
     tn_uint_t               notify;        /* TN_QUEUE_NOTIFY_* or 0 */
+    /* the local RCPT whose alias or forward made it, or "": the marker */
+    tn_str_t                via;
 } tn_mail_smtp_remote_t;
 
 
@@ -143,14 +152,23 @@ typedef struct {
     tn_uint_t               nremote;
     tn_uint_t               nralloc;
 
-    /* MAIL parameters: BODY=8BITMIME, DSN RET= and ENVID= (decoded) */
+    /* MAIL parameters: BODY=8BITMIME, SMTPUTF8, RET= and ENVID= */
     unsigned                body_8bit:1;
+    unsigned                smtputf8:1;
     tn_uint_t               ret;
     u_char                  envid[101];
 
-    /* Received: headers counted in the message header (smtp_max_hops) */
+    /*
+     * the message header as DATA reads it (tn_mail_smtp_scan_header):
+     * Received: lines counted (smtp_max_hops), a Delivered-To: naming an
+     * address this message is forwarded from (loop), the line being read
+     * (its start only)
+     */
     tn_uint_t               hops;
-    tn_int_t                hop_match;     /* see tn_mail_smtp_count_hops */
+    tn_str_t                loop;
+    unsigned                header_done:1;
+    size_t                  hline_len;
+    u_char                  hline[TN_STORE_ADDR_MAX + 16];
 
     /* DATA */
     tn_fd_t                 fd;            /* the spool file, or -1 */
@@ -162,6 +180,8 @@ typedef struct {
     /* the Received header we added: its bytes and lines */
     off_t                   header_size;
     off_t                   header_lines;
+    /* BDAT: the chunk octets accepted so far */
+    off_t                   chunked;
 } tn_mail_smtp_tx_t;
 
 
@@ -190,12 +210,32 @@ typedef struct {
     tn_str_t                tls;
 
     tn_uint_t               messages;      /* queued in this session */
+    tn_uint_t               commands;      /* since MAIL or the start */
+
+    /* smtp_session_timeout; expired: the session ends when it can */
+    tn_event_t              session_timer;
+    unsigned                expired:1;
     size_t                  data_read;     /* this slice, see DATA_SLICE */
 
     /* AUTH: the mechanism and the login name (for LOGIN and the log) */
     tn_uint_t               auth_mech;
     size_t                  auth_user_len;
     u_char                  auth_user[TN_MAIL_AUTH_USER_MAX];
+
+    /*
+     * a BDAT chunk being read: the octets left, the LAST flag; a refused
+     * chunk is read and dropped (skip), then chunk_reply is sent and the
+     * session goes back to chunk_state
+     */
+    off_t                   chunk_left;
+    unsigned                chunk:1;
+    unsigned                chunk_last:1;
+    unsigned                chunk_skip:1;
+    tn_mail_smtp_state_e    chunk_state;
+    const char             *chunk_reply;
+
+    /* smtp_transcript: the session's lines, NULL when not recorded */
+    struct tn_mail_smtp_transcript_s  *transcript;
 } tn_mail_smtp_session_t;
 
 
@@ -271,6 +311,8 @@ void tn_mail_smtp_quota_reply(tn_mail_session_t *s);
  * and the group commit.
  */
 tn_int_t tn_mail_smtp_data(tn_mail_session_t *s, tn_connection_t *c);
+/* BDAT (RFC 3030), the same contract */
+tn_int_t tn_mail_smtp_bdat(tn_mail_session_t *s, tn_connection_t *c);
 
 /*
  * tn_mail_smtp_auth.c: the AUTH command (RFC 4954, PLAIN and LOGIN) and
@@ -291,22 +333,59 @@ void tn_mail_smtp_auth_reset(tn_mail_session_t *s);
  */
 /* the client may relay: authenticated, or in smtp_relay_networks */
 tn_uint_t tn_mail_smtp_may_relay(tn_mail_session_t *s);
-/* "smtp_relay_networks CIDR ...;" */
-char *tn_mail_smtp_relay_networks(tn_conf_t *cf, tn_command_t *cmd,
+/*
+ * "smtp_relay_networks CIDR ...;", "smtp_transcript_networks CIDR ...;":
+ * an array of tn_mail_smtp_cidr_t at cmd->offset of the srv conf
+ */
+char *tn_mail_smtp_set_networks_slot(tn_conf_t *cf, tn_command_t *cmd,
     void *conf);
+/* the address is in one of the networks */
+tn_uint_t tn_mail_smtp_networks_match(tn_array_t *networks,
+    struct sockaddr *sa);
 /* MAIL RET= and ENVID=, RCPT NOTIFY= and ORCPT=: TN_OK or TN_ERROR */
 tn_int_t tn_mail_smtp_param_ret(tn_str_t *value, tn_uint_t *ret);
 tn_int_t tn_mail_smtp_param_envid(tn_str_t *value, u_char *envid);
 tn_int_t tn_mail_smtp_param_notify(tn_str_t *value, tn_uint_t *notify);
 tn_int_t tn_mail_smtp_param_orcpt(tn_str_t *value);
-/* adds a remote recipient to the transaction unless it is there already */
+/*
+ * adds a remote recipient to the transaction unless it is there already;
+ * via: the local address it was expanded from ("" when relayed)
+ */
 tn_int_t tn_mail_smtp_remote_add(tn_mail_smtp_tx_t *tx, u_char *addr,
-    size_t len, tn_str_t *orcpt, tn_uint_t notify);
+    size_t len, tn_str_t *orcpt, tn_uint_t notify, tn_str_t *via);
 /* the envelope for the queue (tn_alloc()ed), or NULL */
 tn_store_queue_env_t *tn_mail_smtp_queue_env(tn_mail_session_t *s,
     tn_mail_smtp_tx_t *tx);
-/* counts Received: headers in what DATA wrote to the spool buffer */
-void tn_mail_smtp_count_hops(tn_mail_smtp_tx_t *tx, u_char *p, u_char *last);
+/* the loop checks on the header of what DATA wrote to the spool buffer */
+void tn_mail_smtp_scan_header(tn_mail_smtp_tx_t *tx, u_char *p,
+    u_char *last);
+
+
+/*
+ * tn_mail_smtp_transcript.c: the per-session transcript (smtp_transcript).
+ * start decides whether the session is recorded (in init_session, before
+ * anything is said); every other call does nothing for a session that is
+ * not.  client records the line just read (rc: what the parser said; in
+ * a SASL state, and for AUTH's initial response, only "****"); reply a
+ * reply line; event a line of our own ('T' TLS, 'R' results).  Lines are
+ * buffered and written by flush (after a round of replies) and close
+ * (the last line, at the end of the session).
+ */
+typedef struct tn_mail_smtp_transcript_s  tn_mail_smtp_transcript_t;
+
+void tn_mail_smtp_transcript_start(tn_mail_session_t *s, tn_connection_t *c);
+void tn_mail_smtp_transcript_client(tn_mail_session_t *s, tn_int_t rc);
+void tn_mail_smtp_transcript_reply(tn_mail_session_t *s, u_char *p,
+    u_char *last);
+void tn_mail_smtp_transcript_event(tn_mail_session_t *s, u_char tag,
+    const char *fmt, ...);
+void tn_mail_smtp_transcript_flush(tn_mail_session_t *s);
+void tn_mail_smtp_transcript_close(tn_mail_session_t *s);
+/* "smtp_transcript off | PATH;" */
+char *tn_mail_smtp_transcript_set(tn_conf_t *cf, tn_command_t *cmd,
+    void *conf);
+/* the module's init_module: the files go to "user" */
+tn_int_t tn_mail_smtp_transcript_init_module(tn_cycle_t *cycle);
 
 
 extern tn_module_t  tn_mail_smtp_module;

@@ -402,6 +402,13 @@ tn_mail_smtp_auth_log(tn_mail_session_t *s, const char *result)
                  sctx->auth_mech == TN_MAIL_SMTP_MECH_LOGIN ? "LOGIN"
                                                             : "PLAIN",
                  (size_t) (p - buf), buf, result);
+
+    /* the name as sent (the transcript escapes it), never a password */
+    tn_mail_smtp_transcript_event(s, 'R', "AUTH result: %s mechanism=%s "
+                                  "user=%*s", result,
+                                  sctx->auth_mech == TN_MAIL_SMTP_MECH_LOGIN
+                                  ? "LOGIN" : "PLAIN",
+                                  sctx->auth_user_len, sctx->auth_user);
 }
 
 

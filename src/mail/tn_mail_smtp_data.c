@@ -12,18 +12,37 @@
 
 
 /*
- * DATA (see tn_mail_smtp_handler.c): the Received header, the message
- * text streamed into the spool file by tn_mail_smtp_data_handler, the
- * checks of the message as a whole and the group commit.
+ * DATA and BDAT (see tn_mail_smtp_handler.c): the Received header, the
+ * message text streamed into the spool file by tn_mail_smtp_data_handler,
+ * the checks of the message as a whole and the group commit.
+ *
+ * BDAT (RFC 3030): each chunk is read by the same handler, exactly
+ * chunk_left octets; the next chunk's command line comes after them.  A
+ * chunk refused for its state (no transaction, or a transaction that
+ * failed) is still read, and dropped, so that its octets never run as
+ * commands; a BDAT whose size cannot be read ends the session for the
+ * same reason, and so does a chunk that would make the message larger
+ * than smtp_max_message_size (reading it only to drop it could take
+ * forever).
  */
 
 
+static tn_int_t tn_mail_smtp_message_start(tn_mail_session_t *s,
+    tn_connection_t *c, tn_uint_t bdat);
 static tn_int_t tn_mail_smtp_received(tn_mail_session_t *s,
     tn_connection_t *c);
+static tn_int_t tn_mail_smtp_bdat_args(tn_mail_session_t *s, off_t *size,
+    tn_uint_t *last);
 static void tn_mail_smtp_data_handler(tn_event_t *rev);
 static tn_int_t tn_mail_smtp_data_consume(tn_mail_session_t *s,
     tn_connection_t *c);
-static tn_int_t tn_mail_smtp_spool_write(tn_mail_smtp_tx_t *tx);
+static tn_int_t tn_mail_smtp_chunk_consume(tn_mail_session_t *s,
+    tn_connection_t *c);
+static void tn_mail_smtp_chunk_end(tn_mail_session_t *s,
+    tn_connection_t *c);
+static tn_int_t tn_mail_smtp_spool_text(tn_mail_session_t *s,
+    tn_connection_t *c);
+static void tn_mail_smtp_spool_write(tn_mail_smtp_tx_t *tx, tn_log_t *log);
 static void tn_mail_smtp_data_end(tn_mail_session_t *s, tn_connection_t *c);
 static tn_int_t tn_mail_smtp_data_check(tn_mail_session_t *s,
     tn_connection_t *c);
@@ -34,14 +53,12 @@ static void tn_mail_smtp_delivered(tn_mail_session_t *s,
 tn_int_t
 tn_mail_smtp_data(tn_mail_session_t *s, tn_connection_t *c)
 {
-    tn_store_conf_t          *conf;
+    tn_int_t                  rc;
     tn_mail_smtp_tx_t        *tx;
     tn_mail_smtp_session_t   *sctx;
-    tn_mail_smtp_srv_conf_t  *sscf;
 
     sctx = s->data;
     tx = sctx->tx;
-    sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
 
     if (sctx->state != tn_smtp_state_rcpt) {
         tn_mail_smtp_error(s, tx->rcpts_seen
@@ -55,31 +72,9 @@ tn_mail_smtp_data(tn_mail_session_t *s, tn_connection_t *c)
         return TN_OK;
     }
 
-    conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
-
-    tx->fd = tn_store_spool_create(conf, tx->spool_path, c->log);
-
-    if (tx->fd == TN_INVALID_FILE) {
-        tn_log_error(TN_LOG_CRIT, c->log, tn_errno,
-                     "cannot create a spool file in \"%V\"",
-                     &conf->spool_dir);
-        tn_mail_smtp_reply(s, tn_errno == ENOSPC
-                              ? "452 4.3.1 Insufficient system storage"
-                              : "451 4.3.0 Error: queue file write error");
-        return TN_OK;
-    }
-
-    tx->spool_owned = 1;
-
-    tx->spool_buf = tn_create_temp_buf(tx->pool, TN_MAIL_SMTP_SPOOL_CHUNK);
-    if (tx->spool_buf == NULL) {
-        return TN_ERROR;
-    }
-
-    tn_mail_data_parse_init(&tx->dp, sscf->max_message_size, 0);
-
-    if (tn_mail_smtp_received(s, c) != TN_OK) {
-        return TN_ERROR;
+    rc = tn_mail_smtp_message_start(s, c, 0);
+    if (rc != TN_OK) {
+        return (rc == TN_DECLINED) ? TN_OK : TN_ERROR;
     }
 
     tn_mail_smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
@@ -96,6 +91,192 @@ tn_mail_smtp_data(tn_mail_session_t *s, tn_connection_t *c)
 }
 
 
+tn_int_t
+tn_mail_smtp_bdat(tn_mail_session_t *s, tn_connection_t *c)
+{
+    off_t                     size;
+    tn_int_t                  rc;
+    tn_uint_t                 last;
+    tn_mail_smtp_tx_t        *tx;
+    tn_mail_smtp_session_t   *sctx;
+    tn_mail_smtp_srv_conf_t  *sscf;
+
+    sctx = s->data;
+    tx = sctx->tx;
+    sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
+
+    if (tn_mail_smtp_bdat_args(s, &size, &last) != TN_OK) {
+        tn_log_error(TN_LOG_INFO, c->log, 0,
+                     "client sent BDAT without a valid size");
+        tn_mail_smtp_reply(s, "501 5.5.4 Syntax: BDAT size [LAST], "
+                           "closing the connection");
+        s->quit = 1;
+        tn_mail_smtp_enter_state(s, tn_smtp_state_quit);
+        return TN_AGAIN;
+    }
+
+    sctx->chunk = 1;
+    sctx->chunk_left = size;
+    sctx->chunk_last = last;
+    sctx->chunk_skip = 0;
+    sctx->chunk_state = sctx->state;
+
+    if (sctx->state == tn_smtp_state_rcpt
+        || sctx->state == tn_smtp_state_bdat)
+    {
+        if (sscf->max_message_size
+            && size > sscf->max_message_size - tx->chunked)
+        {
+            tn_log_error(TN_LOG_INFO, c->log, 0,
+                         "message %s rejected: BDAT beyond %O bytes",
+                         tx->id, sscf->max_message_size);
+            tn_mail_smtp_reply(s, "552 5.3.4 Message too big, closing "
+                               "the connection");
+            sctx->chunk = 0;
+            s->quit = 1;
+            tn_mail_smtp_enter_state(s, tn_smtp_state_quit);
+            return TN_AGAIN;
+        }
+
+        if (sctx->state == tn_smtp_state_rcpt) {
+            rc = tn_mail_smtp_message_start(s, c, 1);
+
+            if (rc == TN_ERROR) {
+                sctx->chunk = 0;
+                return TN_ERROR;
+            }
+
+            if (rc == TN_DECLINED) {
+                /* replied later, once the chunk is read */
+                sctx->chunk_reply = NULL;
+                sctx->chunk_skip = 1;
+                tn_mail_smtp_tx_reset(s);
+                sctx->chunk_state = tn_smtp_state_idle;
+            }
+        }
+
+        if (!sctx->chunk_skip) {
+            tx->chunked += size;
+        }
+
+    } else {
+        /* the octets are read all the same, then refused */
+        sctx->chunk_skip = 1;
+        sctx->chunk_reply = (sctx->state == tn_smtp_state_mail
+                             && tx && tx->rcpts_seen)
+                            ? "554 5.5.1 No valid recipients"
+                            : "503 5.5.1 Bad sequence of commands";
+
+        if (sscf->max_message_size && size > sscf->max_message_size) {
+            tn_mail_smtp_error(s, "%s, closing the connection",
+                               sctx->chunk_reply);
+            sctx->chunk = 0;
+            s->quit = 1;
+            tn_mail_smtp_enter_state(s, tn_smtp_state_quit);
+            return TN_AGAIN;
+        }
+    }
+
+    tn_mail_smtp_enter_state(s, tn_smtp_state_data);
+
+    c->log->action = "reading message data";
+    c->read->handler = tn_mail_smtp_data_handler;
+
+    tn_post_event(c->read, &tn_posted_events);
+
+    return TN_AGAIN;
+}
+
+
+/* "BDAT" SP chunk-size [ SP "LAST" ] (RFC 3030 2) */
+static tn_int_t
+tn_mail_smtp_bdat_args(tn_mail_session_t *s, off_t *size, tn_uint_t *last)
+{
+    u_char    *sp;
+    tn_str_t   arg, num;
+
+    if (s->parse.nargs == 0) {
+        return TN_ERROR;
+    }
+
+    arg = s->parse.args[0];
+
+    num = arg;
+    sp = tn_strlchr(arg.data, arg.data + arg.len, ' ');
+
+    if (sp) {
+        num.len = sp - arg.data;
+    }
+
+    if (tn_smtp_param_size(&num, size) != TN_OK) {
+        return TN_ERROR;
+    }
+
+    *last = 0;
+
+    if (sp == NULL) {
+        return TN_OK;
+    }
+
+    sp++;
+
+    if (arg.data + arg.len - sp != 4
+        || tn_strncasecmp(sp, (u_char *) "LAST", 4) != 0)
+    {
+        return TN_ERROR;
+    }
+
+    *last = 1;
+
+    return TN_OK;
+}
+
+
+/*
+ * The spool file, the Received header and the parser of a message sent
+ * with DATA or BDAT: TN_OK, TN_DECLINED (no spool file: replied) or
+ * TN_ERROR.
+ */
+static tn_int_t
+tn_mail_smtp_message_start(tn_mail_session_t *s, tn_connection_t *c,
+    tn_uint_t bdat)
+{
+    tn_store_conf_t          *conf;
+    tn_mail_smtp_tx_t        *tx;
+    tn_mail_smtp_session_t   *sctx;
+    tn_mail_smtp_srv_conf_t  *sscf;
+
+    sctx = s->data;
+    tx = sctx->tx;
+    sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
+
+    conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
+
+    tx->fd = tn_store_spool_create(conf, tx->spool_path, c->log);
+
+    if (tx->fd == TN_INVALID_FILE) {
+        tn_log_error(TN_LOG_CRIT, c->log, tn_errno,
+                     "cannot create a spool file in \"%V\"",
+                     &conf->spool_dir);
+        tn_mail_smtp_reply(s, tn_errno == ENOSPC
+                              ? "452 4.3.1 Insufficient system storage"
+                              : "451 4.3.0 Error: queue file write error");
+        return TN_DECLINED;
+    }
+
+    tx->spool_owned = 1;
+
+    tx->spool_buf = tn_create_temp_buf(tx->pool, TN_MAIL_SMTP_SPOOL_CHUNK);
+    if (tx->spool_buf == NULL) {
+        return TN_ERROR;
+    }
+
+    tn_mail_data_parse_init(&tx->dp, sscf->max_message_size, bdat);
+
+    return tn_mail_smtp_received(s, c);
+}
+
+
 /*
  * The trace header (RFC 5321 4.4, RFC 3848), with LF line ends as stored:
  *   Received: from HELO (PTR [IP])
@@ -103,6 +284,7 @@ tn_mail_smtp_data(tn_mail_session_t *s, tn_connection_t *c)
  *           (using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)
  *           (authenticated as user@domain)
  *           for <rcpt>; DATE
+ * With SMTPUTF8 the protocol is UTF8SMTP[S][A] (RFC 6531 3.7.3).
  * Every part is safe in a header: the HELO argument was checked, the
  * PTR name was confirmed by the resolver, the login is the store's
  * address, the recipient passed the path parser (no 8-bit, no controls).
@@ -129,7 +311,8 @@ tn_mail_smtp_received(tn_mail_session_t *s, tn_connection_t *c)
                     &sctx->helo, &s->host,
                     c->sockaddr->sa_family == AF_INET6 ? "IPv6:" : "",
                     &c->addr_text, &cscf->server_name,
-                    sctx->esmtp ? "ESMTP" : "SMTP",
+                    tx->smtputf8 ? "UTF8SMTP"
+                                 : (sctx->esmtp ? "ESMTP" : "SMTP"),
                     sctx->esmtp && s->ssl ? "S" : "",
                     sctx->esmtp && tn_mail_smtp_authenticated(s) ? "A" : "",
                     tx->id);
@@ -177,10 +360,12 @@ tn_mail_smtp_data_handler(tn_event_t *rev)
     tn_buf_t                 *b;
     tn_connection_t          *c;
     tn_mail_session_t        *s;
+    tn_mail_smtp_session_t   *sctx;
     tn_mail_smtp_srv_conf_t  *sscf;
 
     c = rev->data;
     s = c->data;
+    sctx = s->data;
 
     c->log->action = "reading message data";
 
@@ -204,7 +389,8 @@ tn_mail_smtp_data_handler(tn_event_t *rev)
 
     for ( ;; ) {
 
-        if (b->pos < b->last) {
+        /* "BDAT 0" has nothing to read */
+        if (b->pos < b->last || (sctx->chunk && sctx->chunk_left == 0)) {
             if (tn_mail_smtp_data_consume(s, c) == TN_DONE) {
                 return;
             }
@@ -262,29 +448,15 @@ tn_mail_smtp_data_handler(tn_event_t *rev)
 static tn_int_t
 tn_mail_smtp_data_consume(tn_mail_session_t *s, tn_connection_t *c)
 {
-    u_char                  *p;
-    tn_int_t                 rc;
-    tn_mail_smtp_tx_t       *tx;
     tn_mail_smtp_session_t  *sctx;
 
     sctx = s->data;
-    tx = sctx->tx;
 
-    p = tx->spool_buf->last;
-
-    rc = tn_mail_data_parse(&tx->dp, s->buffer, tx->spool_buf);
-
-    /* loop detection: the Received headers of the message */
-    tn_mail_smtp_count_hops(tx, p, tx->spool_buf->last);
-
-    if (rc == TN_DONE || tx->spool_buf->last == tx->spool_buf->end) {
-        if (tn_mail_smtp_spool_write(tx) != TN_OK) {
-            tn_log_error(TN_LOG_CRIT, c->log, tx->write_err,
-                         "write() to \"%s\" failed", tx->spool_path);
-        }
+    if (sctx->chunk) {
+        return tn_mail_smtp_chunk_consume(s, c);
     }
 
-    if (rc != TN_DONE) {
+    if (tn_mail_smtp_spool_text(s, c) != TN_DONE) {
         return TN_OK;
     }
 
@@ -298,9 +470,131 @@ tn_mail_smtp_data_consume(tn_mail_session_t *s, tn_connection_t *c)
 }
 
 
-/* writes spool_buf to the spool file; after a failure only discards */
+/* the octets of a BDAT chunk in s->buffer; TN_DONE: the chunk is over */
 static tn_int_t
-tn_mail_smtp_spool_write(tn_mail_smtp_tx_t *tx)
+tn_mail_smtp_chunk_consume(tn_mail_session_t *s, tn_connection_t *c)
+{
+    u_char                  *p, *last;
+    size_t                   n;
+    tn_buf_t                *b;
+    tn_mail_smtp_session_t  *sctx;
+
+    sctx = s->data;
+    b = s->buffer;
+
+    n = b->last - b->pos;
+
+    if ((off_t) n > sctx->chunk_left) {
+        n = (size_t) sctx->chunk_left;
+    }
+
+    if (sctx->chunk_skip) {
+        b->pos += n;
+        sctx->chunk_left -= n;
+
+    } else if (n) {
+        /* the parser sees the chunk's octets only */
+        last = b->last;
+        b->last = b->pos + n;
+        p = b->pos;
+
+        (void) tn_mail_smtp_spool_text(s, c);
+
+        sctx->chunk_left -= b->pos - p;
+        b->last = last;
+    }
+
+    if (sctx->chunk_left) {
+        return TN_OK;
+    }
+
+    if (c->read->timer_set) {
+        tn_event_del_timer(c->read);
+    }
+
+    tn_mail_smtp_chunk_end(s, c);
+
+    return TN_DONE;
+}
+
+
+/* a BDAT chunk was read: the reply, or the end of the message */
+static void
+tn_mail_smtp_chunk_end(tn_mail_session_t *s, tn_connection_t *c)
+{
+    tn_mail_smtp_tx_t       *tx;
+    tn_mail_smtp_session_t  *sctx;
+
+    sctx = s->data;
+    tx = sctx->tx;
+
+    sctx->chunk = 0;
+
+    c->read->handler = tn_mail_smtp_read_handler;
+    tn_mail_parse_reset(&s->parse);
+
+    if (sctx->chunk_skip) {
+        if (sctx->chunk_reply) {
+            tn_mail_smtp_error(s, "%s", sctx->chunk_reply);
+        }
+
+        tn_mail_smtp_enter_state(s, sctx->chunk_state);
+        tn_mail_smtp_process(s, c);
+        return;
+    }
+
+    if (sctx->chunk_last) {
+        tn_mail_data_parse_finish(&tx->dp);
+        tn_mail_smtp_spool_write(tx, c->log);
+
+        tn_mail_smtp_data_end(s, c);
+        return;
+    }
+
+    tn_mail_smtp_reply(s, "250 2.0.6 %O octets received", tx->chunked);
+
+    tn_mail_smtp_enter_state(s, tn_smtp_state_bdat);
+    tn_mail_smtp_process(s, c);
+}
+
+
+/*
+ * Parses what s->buffer holds (up to its last) into the spool buffer, and
+ * writes that out when it is full or the message ended; returns what the
+ * parser said (TN_DONE: the end of DATA).
+ */
+static tn_int_t
+tn_mail_smtp_spool_text(tn_mail_session_t *s, tn_connection_t *c)
+{
+    u_char                  *written;
+    tn_int_t                 rc;
+    tn_mail_smtp_tx_t       *tx;
+    tn_mail_smtp_session_t  *sctx;
+
+    sctx = s->data;
+    tx = sctx->tx;
+
+    written = tx->spool_buf->last;
+
+    rc = tn_mail_data_parse(&tx->dp, s->buffer, tx->spool_buf);
+
+    /* loop detection: the Received and Delivered-To headers */
+    tn_mail_smtp_scan_header(tx, written, tx->spool_buf->last);
+
+    if (rc == TN_DONE || tx->spool_buf->last == tx->spool_buf->end) {
+        tn_mail_smtp_spool_write(tx, c->log);
+    }
+
+    return rc;
+}
+
+
+/*
+ * Writes spool_buf to the spool file; after a failure (logged once, kept
+ * in tx->write_err for the reply) it only discards.
+ */
+static void
+tn_mail_smtp_spool_write(tn_mail_smtp_tx_t *tx, tn_log_t *log)
 {
     ssize_t    n;
     tn_buf_t  *b;
@@ -316,6 +610,8 @@ tn_mail_smtp_spool_write(tn_mail_smtp_tx_t *tx)
             }
 
             tx->write_err = tn_errno;
+            tn_log_error(TN_LOG_CRIT, log, tx->write_err,
+                         "write() to \"%s\" failed", tx->spool_path);
             break;
         }
 
@@ -324,8 +620,6 @@ tn_mail_smtp_spool_write(tn_mail_smtp_tx_t *tx)
 
     b->pos = b->start;
     b->last = b->start;
-
-    return tx->write_err ? TN_ERROR : TN_OK;
 }
 
 
@@ -343,6 +637,10 @@ tn_mail_smtp_data_end(tn_mail_session_t *s, tn_connection_t *c)
 
     c->read->handler = tn_mail_smtp_read_handler;
     tn_mail_parse_reset(&s->parse);
+
+    /* the text itself is never recorded */
+    tn_mail_smtp_transcript_event(s, 'R', "message data %O bytes",
+                                  tx->dp.vsize);
 
     if (tn_mail_smtp_data_check(s, c) != TN_OK) {
         goto next;
@@ -434,6 +732,16 @@ tn_mail_smtp_data_check(tn_mail_session_t *s, tn_connection_t *c)
                      "message %s rejected: larger than %O bytes", tx->id,
                      tx->dp.max_size);
         tn_mail_smtp_reply(s, "552 5.3.4 Message too big");
+        return TN_DECLINED;
+    }
+
+    /* a copy of this message forwarded from here came back */
+    if (tx->loop.len) {
+        tn_log_error(TN_LOG_INFO, c->log, 0,
+                     "message %s rejected: forwarding loop for <%V>",
+                     tx->id, &tx->loop);
+        tn_mail_smtp_reply(s, "554 5.4.6 Mail forwarding loop for <%V>",
+                           &tx->loop);
         return TN_DECLINED;
     }
 

@@ -57,6 +57,7 @@ typedef struct {
     off_t                   size;
     tn_uint_t               ret;
     unsigned                body_8bit:1;
+    unsigned                smtputf8:1;
     u_char                  envid[101];
 } tn_mail_smtp_params_t;
 
@@ -125,6 +126,11 @@ tn_mail_smtp_mail(tn_mail_session_t *s, tn_connection_t *c)
         return TN_OK;
     }
 
+    if (path.utf8 && !mp.smtputf8) {
+        tn_mail_smtp_reply(s, "553 5.6.7 Non-ASCII address needs SMTPUTF8");
+        return TN_OK;
+    }
+
     if (path.addr.len >= TN_STORE_ADDR_MAX) {
         tn_mail_smtp_error(s, "501 5.1.7 Bad sender address syntax");
         return TN_OK;
@@ -142,6 +148,7 @@ tn_mail_smtp_mail(tn_mail_session_t *s, tn_connection_t *c)
 
     tx->size_param = mp.size;
     tx->body_8bit = mp.body_8bit;
+    tx->smtputf8 = mp.smtputf8;
     tx->ret = mp.ret;
     tn_memcpy(tx->envid, mp.envid, sizeof(tx->envid));
 
@@ -281,8 +288,8 @@ tn_mail_smtp_sender_done(tn_mail_session_t *s, tn_thread_task_t *task)
 
 
 /*
- * SIZE= and BODY= (RFC 1870, RFC 6152), AUTH= (RFC 4954), RET= and
- * ENVID= (RFC 3461); anything else is refused
+ * SIZE= and BODY= (RFC 1870, RFC 6152), SMTPUTF8 (RFC 6531), AUTH= (RFC
+ * 4954), RET= and ENVID= (RFC 3461); anything else is refused
  */
 static tn_int_t
 tn_mail_smtp_mail_params(tn_mail_session_t *s, tn_smtp_path_t *path,
@@ -320,6 +327,17 @@ tn_mail_smtp_mail_params(tn_mail_session_t *s, tn_smtp_path_t *path,
                 return TN_DECLINED;
             }
 
+            continue;
+        }
+
+        /* RFC 6531 3.4: no value */
+        if (tn_mail_smtp_is_param(kv, "SMTPUTF8")) {
+            if (kv->value.len) {
+                tn_mail_smtp_error(s, "501 5.5.4 Bad SMTPUTF8 parameter");
+                return TN_DECLINED;
+            }
+
+            mp->smtputf8 = 1;
             continue;
         }
 
@@ -462,6 +480,11 @@ tn_mail_smtp_rcpt(tn_mail_session_t *s, tn_connection_t *c)
     }
 
     tx->rcpts_seen++;
+
+    if (path.utf8 && !tx->smtputf8) {
+        tn_mail_smtp_reply(s, "553 5.6.7 Non-ASCII address needs SMTPUTF8");
+        return TN_OK;
+    }
 
     if (tx->nrcpts + tx->nremote >= sscf->max_recipients) {
         tn_mail_smtp_reply(s, "452 4.5.3 Too many recipients");
@@ -674,7 +697,7 @@ static tn_int_t
 tn_mail_smtp_rcpt_accept(tn_mail_session_t *s, tn_mail_smtp_lookup_t *lk)
 {
     tn_uint_t                i;
-    tn_str_t                 orcpt;
+    tn_str_t                 orcpt, via;
     tn_mail_smtp_tx_t       *tx;
     tn_mail_smtp_session_t  *sctx;
 
@@ -684,9 +707,12 @@ tn_mail_smtp_rcpt_accept(tn_mail_session_t *s, tn_mail_smtp_lookup_t *lk)
     orcpt.data = lk->orcpt;
     orcpt.len = lk->orcpt_len;
 
+    via.data = lk->addr;
+    via.len = 0;
+
     if (lk->rc == TN_DONE) {
         if (tn_mail_smtp_remote_add(tx, lk->addr, lk->len, &orcpt,
-                                    lk->notify)
+                                    lk->notify, &via)
             != TN_OK)
         {
             return TN_ERROR;
@@ -699,10 +725,13 @@ tn_mail_smtp_rcpt_accept(tn_mail_session_t *s, tn_mail_smtp_lookup_t *lk)
             }
         }
 
+        /* the RCPT as given marks the copies its rules send away */
+        via.len = lk->len;
+
         for (i = 0; i < lk->r.nremote; i++) {
             if (tn_mail_smtp_remote_add(tx, (u_char *) lk->r.remote[i],
                                         tn_strlen(lk->r.remote[i]), &orcpt,
-                                        lk->notify)
+                                        lk->notify, &via)
                 != TN_OK)
             {
                 return TN_ERROR;

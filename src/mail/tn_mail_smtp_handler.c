@@ -59,7 +59,10 @@ static tn_int_t tn_mail_smtp_run(tn_mail_session_t *s, tn_connection_t *c,
     tn_int_t rc);
 static tn_int_t tn_mail_smtp_dispatch(tn_mail_session_t *s,
     tn_connection_t *c);
+static tn_int_t tn_mail_smtp_count_command(tn_mail_session_t *s,
+    tn_connection_t *c);
 static void tn_mail_smtp_session_cleanup(void *data);
+static void tn_mail_smtp_session_expired(tn_event_t *ev);
 
 static tn_int_t tn_mail_smtp_helo(tn_mail_session_t *s, tn_connection_t *c);
 static tn_int_t tn_mail_smtp_rset(tn_mail_session_t *s, tn_connection_t *c);
@@ -90,7 +93,9 @@ static void tn_mail_smtp_tls_info(tn_mail_session_t *s,
      |TN_SMTP_STATE_BIT(tn_smtp_state_rcpt))
 
 /* the states in which input is read: commands or SASL responses */
-#define TN_SMTP_READ_STATES  (TN_SMTP_CMD_STATES|TN_SMTP_SASL_STATES)
+#define TN_SMTP_READ_STATES                                                  \
+    (TN_SMTP_CMD_STATES|TN_SMTP_SASL_STATES                                  \
+     |TN_SMTP_STATE_BIT(tn_smtp_state_bdat))
 
 
 static tn_mail_smtp_cmd_t  tn_mail_smtp_commands[] = {
@@ -111,13 +116,24 @@ static tn_mail_smtp_cmd_t  tn_mail_smtp_commands[] = {
     { tn_string("DATA"), TN_SMTP_DATA, TN_SMTP_TX_STATES,
       tn_mail_smtp_data },
 
-    { tn_string("RSET"), TN_SMTP_RSET, TN_SMTP_CMD_STATES,
+    /*
+     * In every command state: a BDAT refused by its state still has its
+     * chunk, which is read and dropped; the handler checks the state.
+     */
+    { tn_string("BDAT"), TN_SMTP_BDAT,
+      TN_SMTP_CMD_STATES|TN_SMTP_STATE_BIT(tn_smtp_state_bdat),
+      tn_mail_smtp_bdat },
+
+    { tn_string("RSET"), TN_SMTP_RSET,
+      TN_SMTP_CMD_STATES|TN_SMTP_STATE_BIT(tn_smtp_state_bdat),
       tn_mail_smtp_rset },
 
-    { tn_string("NOOP"), TN_SMTP_NOOP, TN_SMTP_CMD_STATES,
+    { tn_string("NOOP"), TN_SMTP_NOOP,
+      TN_SMTP_CMD_STATES|TN_SMTP_STATE_BIT(tn_smtp_state_bdat),
       tn_mail_smtp_noop },
 
-    { tn_string("QUIT"), TN_SMTP_QUIT, TN_SMTP_CMD_STATES,
+    { tn_string("QUIT"), TN_SMTP_QUIT,
+      TN_SMTP_CMD_STATES|TN_SMTP_STATE_BIT(tn_smtp_state_bdat),
       tn_mail_smtp_quit },
 
     { tn_string("VRFY"), TN_SMTP_VRFY, TN_SMTP_CMD_STATES,
@@ -139,10 +155,7 @@ static tn_mail_smtp_cmd_t  tn_mail_smtp_commands[] = {
     { tn_string("AUTH"), TN_SMTP_AUTH, TN_SMTP_CMD_STATES,
       tn_mail_smtp_auth },
 
-    /*
-     * Not offered here: EXPN, BDAT (no CHUNKING).  They are answered like
-     * any unknown command.
-     */
+    /* Not offered here: EXPN.  It is answered like any unknown command. */
 
     { tn_null_string, 0, 0, NULL }
 };
@@ -152,7 +165,8 @@ static tn_mail_smtp_cmd_t  tn_mail_smtp_commands[] = {
 
 static char  *tn_mail_smtp_state_names[] = {
     "connect", "greeted", "idle", "mail", "rcpt", "data", "deliver",
-    "starttls", "quit", "auth_plain", "auth_user", "auth_pass", "auth"
+    "starttls", "quit", "auth_plain", "auth_user", "auth_pass", "auth",
+    "bdat"
 };
 
 #endif
@@ -177,6 +191,8 @@ tn_mail_smtp_init_session(tn_mail_session_t *s, tn_connection_t *c)
 
     s->data = sctx;
     sctx->state = tn_smtp_state_connect;
+
+    tn_mail_smtp_transcript_start(s, c);
 
     /* implicit TLS is up already */
     tn_mail_smtp_tls_info(s, c);
@@ -210,6 +226,15 @@ tn_mail_smtp_init_session(tn_mail_session_t *s, tn_connection_t *c)
 
     cln->handler = tn_mail_smtp_session_cleanup;
     cln->data = s;
+
+    if (sscf->session_timeout) {
+        sctx->session_timer.handler = tn_mail_smtp_session_expired;
+        sctx->session_timer.data = c;
+        sctx->session_timer.log = c->log;
+        /* it does not keep an exiting worker (the read timer does) */
+        sctx->session_timer.cancelable = 1;
+        tn_event_add_timer(&sctx->session_timer, sscf->session_timeout);
+    }
 
     tn_str_set(&s->host, "unknown");
 
@@ -456,6 +481,12 @@ tn_mail_smtp_process(tn_mail_session_t *s, tn_connection_t *c)
     sctx = s->data;
     sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
 
+    if (sctx->expired) {
+        tn_mail_smtp_goodbye(s, c, 0, "421 4.4.2 %V Error: session time "
+                             "limit exceeded");
+        return;
+    }
+
     c->log->action = "reading command";
 
     for ( ;; ) {
@@ -518,6 +549,9 @@ tn_mail_smtp_process(tn_mail_session_t *s, tn_connection_t *c)
         tn_event_del_timer(c->read);
     }
 
+    /* the round is over: its lines go out with its replies */
+    tn_mail_smtp_transcript_flush(s);
+
     tn_mail_send(c->write);
 }
 
@@ -536,6 +570,9 @@ tn_mail_smtp_run(tn_mail_session_t *s, tn_connection_t *c, tn_int_t rc)
 
     sctx = s->data;
     sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
+
+    /* before AUTH zeroes its base64 in the buffer; masked by state */
+    tn_mail_smtp_transcript_client(s, rc);
 
     /*
      * With smtp_auth the buffer takes an AUTH line of 12288 octets; other
@@ -611,6 +648,10 @@ tn_mail_smtp_dispatch(tn_mail_session_t *s, tn_connection_t *c)
         return tn_mail_smtp_unknown(s, c);
     }
 
+    if (tn_mail_smtp_count_command(s, c) != TN_OK) {
+        return TN_AGAIN;
+    }
+
     tn_log_debug2(TN_LOG_DEBUG_MAIL, c->log, 0, "smtp command %V in %s",
                   &cmd->name, tn_mail_smtp_state_names[sctx->state]);
 
@@ -628,6 +669,49 @@ tn_mail_smtp_dispatch(tn_mail_session_t *s, tn_connection_t *c)
     }
 
     return cmd->handler(s, c);
+}
+
+
+/*
+ * smtp_max_commands_before_mail: commands that are not part of a
+ * transaction (MAIL starts the count again).  TN_DECLINED: too many, the
+ * session ends (replied).
+ */
+static tn_int_t
+tn_mail_smtp_count_command(tn_mail_session_t *s, tn_connection_t *c)
+{
+    tn_mail_smtp_session_t   *sctx;
+    tn_mail_smtp_srv_conf_t  *sscf;
+
+    sctx = s->data;
+    sscf = tn_mail_get_module_srv_conf(s, tn_mail_smtp_module);
+
+    switch (s->parse.command) {
+
+    case TN_SMTP_MAIL:
+        sctx->commands = 0;
+        return TN_OK;
+
+    case TN_SMTP_RCPT:
+    case TN_SMTP_DATA:
+    case TN_SMTP_BDAT:
+    case TN_SMTP_QUIT:
+        return TN_OK;
+    }
+
+    if (sscf->max_commands == 0 || ++sctx->commands <= sscf->max_commands) {
+        return TN_OK;
+    }
+
+    tn_log_error(TN_LOG_INFO, c->log, 0,
+                 "client sent too many commands without a transaction");
+
+    tn_mail_smtp_reply(s, "421 4.7.0 Too many commands without a "
+                       "transaction");
+    s->quit = 1;
+    tn_mail_smtp_enter_state(s, tn_smtp_state_quit);
+
+    return TN_DECLINED;
 }
 
 
@@ -675,6 +759,8 @@ tn_mail_smtp_reply(tn_mail_session_t *s, const char *fmt, ...)
     va_start(args, fmt);
     p = tn_vslprintf(b->last, b->end - 2, fmt, args);
     va_end(args);
+
+    tn_mail_smtp_transcript_reply(s, b->last, p);
 
     *p++ = CR;
     *p++ = LF;
@@ -757,6 +843,13 @@ tn_mail_smtp_session_cleanup(void *data)
     c = s->connection;
     sctx = s->data;
 
+    if (sctx->session_timer.timer_set) {
+        tn_event_del_timer(&sctx->session_timer);
+    }
+
+    /* the last line; the 421 of a goodbye is in it already */
+    tn_mail_smtp_transcript_close(s);
+
     if (sctx->delivery) {
         /* the batch finishes the delivery without us */
         sctx->delivery->session = NULL;
@@ -779,6 +872,36 @@ tn_mail_smtp_session_cleanup(void *data)
     tn_log_error(TN_LOG_INFO, c->log, 0,
                  "smtp session closed: helo=%V, messages=%ui, tls=%V",
                  &sctx->helo, sctx->messages, &sctx->tls);
+}
+
+
+/*
+ * smtp_session_timeout: a session waiting for a command ends now; one
+ * busy with a message, a lookup or a handshake ends when that is over
+ * (tn_mail_smtp_process() sees sctx->expired).
+ */
+static void
+tn_mail_smtp_session_expired(tn_event_t *ev)
+{
+    tn_connection_t         *c;
+    tn_mail_session_t       *s;
+    tn_mail_smtp_session_t  *sctx;
+
+    c = ev->data;
+    s = c->data;
+    sctx = s->data;
+
+    tn_log_error(TN_LOG_INFO, c->log, 0, "smtp session time limit exceeded");
+
+    sctx->expired = 1;
+
+    if (s->task || sctx->delivery || s->quit
+        || !(TN_SMTP_READ_STATES & TN_SMTP_STATE_BIT(sctx->state)))
+    {
+        return;
+    }
+
+    tn_mail_smtp_process(s, c);
 }
 
 
@@ -839,6 +962,9 @@ tn_mail_smtp_helo(tn_mail_session_t *s, tn_connection_t *c)
     tn_mail_smtp_reply(s, "250-PIPELINING");
     tn_mail_smtp_reply(s, "250-SIZE %O", sscf->max_message_size);
     tn_mail_smtp_reply(s, "250-8BITMIME");
+    tn_mail_smtp_reply(s, "250-SMTPUTF8");
+    tn_mail_smtp_reply(s, "250-CHUNKING");
+    tn_mail_smtp_reply(s, "250-DSN");
 
     if (tn_mail_smtp_auth_offered(s)) {
         tn_mail_smtp_reply(s, "250-AUTH PLAIN LOGIN");
@@ -948,6 +1074,12 @@ tn_mail_smtp_vrfy(tn_mail_session_t *s, tn_connection_t *c)
         return TN_OK;
     }
 
+    /* RFC 6531 3.7.4.2: a UTF-8 answer only to "VRFY ... SMTPUTF8" */
+    if (path.utf8) {
+        tn_mail_smtp_reply(s, "553 5.6.7 Non-ASCII address needs SMTPUTF8");
+        return TN_OK;
+    }
+
     return tn_mail_smtp_lookup(s, c, &path, 1);
 }
 
@@ -956,7 +1088,7 @@ static tn_int_t
 tn_mail_smtp_help(tn_mail_session_t *s, tn_connection_t *c)
 {
     tn_mail_smtp_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA "
-                       "RSET NOOP QUIT VRFY HELP STARTTLS AUTH");
+                       "BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH");
 
     return TN_OK;
 }
@@ -1195,6 +1327,10 @@ tn_mail_smtp_tls_info(tn_mail_session_t *s, tn_connection_t *c)
 
     p = tn_slprintf(buf, buf + sizeof(buf), "%s/%s", tn_ssl_get_protocol(c),
                     tn_ssl_get_cipher_name(c));
+
+    tn_mail_smtp_transcript_event(s, 'T', "TLS %s %s",
+                                  tn_ssl_get_protocol(c),
+                                  tn_ssl_get_cipher_name(c));
 
     sctx->tls.data = tn_pnalloc(c->pool, p - buf);
     if (sctx->tls.data == NULL) {

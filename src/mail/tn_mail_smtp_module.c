@@ -20,7 +20,11 @@ static tn_mail_protocol_t  tn_mail_smtp_protocol = {
     tn_string("smtp"),
     TN_MAIL_SMTP_PROTOCOL,
     tn_mail_smtp_init_session,
-    tn_string("451 4.3.0 Internal server error" CRLF)
+    tn_string("451 4.3.0 Internal server error" CRLF),
+    /* %V: server_name (Postfix's wording) */
+    tn_string("421 4.7.0 %V Error: too many connections from your address"
+              CRLF),
+    tn_string("421 4.7.0 %V Error: too many sessions, try again later" CRLF)
 };
 
 
@@ -113,9 +117,9 @@ static tn_command_t  tn_mail_smtp_commands[] = {
 
     { tn_string("smtp_relay_networks"),
       TN_MAIL_MAIN_CONF|TN_MAIL_SRV_CONF|TN_CONF_1MORE,
-      tn_mail_smtp_relay_networks,
+      tn_mail_smtp_set_networks_slot,
       TN_MAIL_SRV_CONF_OFFSET,
-      0,
+      offsetof(tn_mail_smtp_srv_conf_t, relay_networks),
       NULL },
 
     { tn_string("smtp_sender_check"),
@@ -139,6 +143,34 @@ static tn_command_t  tn_mail_smtp_commands[] = {
       offsetof(tn_mail_smtp_srv_conf_t, max_hops),
       &tn_mail_smtp_max_hops_bounds },
 
+    { tn_string("smtp_max_commands_before_mail"),
+      TN_MAIL_MAIN_CONF|TN_MAIL_SRV_CONF|TN_CONF_TAKE1,
+      tn_conf_set_num_slot,
+      TN_MAIL_SRV_CONF_OFFSET,
+      offsetof(tn_mail_smtp_srv_conf_t, max_commands),
+      NULL },
+
+    { tn_string("smtp_session_timeout"),
+      TN_MAIL_MAIN_CONF|TN_MAIL_SRV_CONF|TN_CONF_TAKE1,
+      tn_conf_set_msec_slot,
+      TN_MAIL_SRV_CONF_OFFSET,
+      offsetof(tn_mail_smtp_srv_conf_t, session_timeout),
+      NULL },
+
+    { tn_string("smtp_transcript"),
+      TN_MAIL_MAIN_CONF|TN_MAIL_SRV_CONF|TN_CONF_TAKE1,
+      tn_mail_smtp_transcript_set,
+      TN_MAIL_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { tn_string("smtp_transcript_networks"),
+      TN_MAIL_MAIN_CONF|TN_MAIL_SRV_CONF|TN_CONF_1MORE,
+      tn_mail_smtp_set_networks_slot,
+      TN_MAIL_SRV_CONF_OFFSET,
+      offsetof(tn_mail_smtp_srv_conf_t, transcript_networks),
+      NULL },
+
       tn_null_command
 };
 
@@ -160,7 +192,7 @@ tn_module_t  tn_mail_smtp_module = {
     &tn_mail_smtp_module_ctx,
     tn_mail_smtp_commands,
     TN_MAIL_MODULE,
-    NULL,
+    tn_mail_smtp_transcript_init_module,  /* init module */
     NULL,
     NULL,
     NULL
@@ -189,6 +221,10 @@ tn_mail_smtp_create_srv_conf(tn_conf_t *cf)
     sscf->sender_check = TN_CONF_UNSET;
     sscf->quota_permanent = TN_CONF_UNSET;
     sscf->max_hops = TN_CONF_UNSET_UINT;
+    sscf->max_commands = TN_CONF_UNSET_UINT;
+    sscf->session_timeout = TN_CONF_UNSET_MSEC;
+    sscf->transcript = TN_CONF_UNSET_PTR;
+    sscf->transcript_networks = TN_CONF_UNSET_PTR;
 
     return sscf;
 }
@@ -219,6 +255,9 @@ tn_mail_smtp_merge_srv_conf(tn_conf_t *cf, void *parent, void *child)
     tn_conf_merge_value(conf->sender_check, prev->sender_check, 1);
     tn_conf_merge_value(conf->quota_permanent, prev->quota_permanent, 0);
     tn_conf_merge_uint_value(conf->max_hops, prev->max_hops, 50);
+    tn_conf_merge_uint_value(conf->max_commands, prev->max_commands, 50);
+    tn_conf_merge_msec_value(conf->session_timeout, prev->session_timeout,
+                             3600000);
 
     if (conf->max_message_size < 0) {
         tn_conf_log_error(TN_LOG_EMERG, cf, 0,
@@ -242,6 +281,10 @@ tn_mail_smtp_merge_srv_conf(tn_conf_t *cf, void *parent, void *child)
         cscf->timeout = conf->timeout;
         cscf->max_errors = conf->max_errors;
     }
+
+    tn_conf_merge_ptr_value(conf->transcript, prev->transcript, NULL);
+    tn_conf_merge_ptr_value(conf->transcript_networks,
+                            prev->transcript_networks, NULL);
 
     return TN_CONF_OK;
 }

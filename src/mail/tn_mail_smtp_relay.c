@@ -24,18 +24,13 @@
 
 static tn_int_t tn_mail_smtp_cidr_parse(tn_str_t *value,
     tn_mail_smtp_cidr_t *cidr);
+static void tn_mail_smtp_header_line(tn_mail_smtp_tx_t *tx);
 static tn_uint_t tn_mail_smtp_xtext_ok(u_char *p, u_char *last);
 
 
 tn_uint_t
 tn_mail_smtp_may_relay(tn_mail_session_t *s)
 {
-    u_char                   *a;
-    tn_uint_t                 i, k, n;
-    tn_connection_t          *c;
-    struct sockaddr_in       *sin;
-    struct sockaddr_in6      *sin6;
-    tn_mail_smtp_cidr_t      *cidr;
     tn_mail_smtp_srv_conf_t  *sscf;
 
     if (tn_mail_smtp_authenticated(s)) {
@@ -48,18 +43,30 @@ tn_mail_smtp_may_relay(tn_mail_session_t *s)
         return 0;
     }
 
-    c = s->connection;
+    return tn_mail_smtp_networks_match(sscf->relay_networks,
+                                       s->connection->sockaddr);
+}
 
-    switch (c->sockaddr->sa_family) {
+
+tn_uint_t
+tn_mail_smtp_networks_match(tn_array_t *networks, struct sockaddr *sa)
+{
+    u_char                *a;
+    tn_uint_t              i, k, n;
+    struct sockaddr_in    *sin;
+    struct sockaddr_in6   *sin6;
+    tn_mail_smtp_cidr_t   *cidr;
+
+    switch (sa->sa_family) {
 
     case AF_INET:
-        sin = (struct sockaddr_in *) c->sockaddr;
+        sin = (struct sockaddr_in *) sa;
         a = (u_char *) &sin->sin_addr;
         n = 4;
         break;
 
     case AF_INET6:
-        sin6 = (struct sockaddr_in6 *) c->sockaddr;
+        sin6 = (struct sockaddr_in6 *) sa;
         a = sin6->sin6_addr.s6_addr;
         n = 16;
         break;
@@ -68,10 +75,10 @@ tn_mail_smtp_may_relay(tn_mail_session_t *s)
         return 0;
     }
 
-    cidr = sscf->relay_networks->elts;
+    cidr = networks->elts;
 
-    for (i = 0; i < sscf->relay_networks->nelts; i++) {
-        if (cidr[i].family != c->sockaddr->sa_family) {
+    for (i = 0; i < networks->nelts; i++) {
+        if (cidr[i].family != sa->sa_family) {
             continue;
         }
 
@@ -90,33 +97,39 @@ tn_mail_smtp_may_relay(tn_mail_session_t *s)
 }
 
 
-/* "smtp_relay_networks 127.0.0.0/8 ::1/128 192.0.2.7;" */
+/*
+ * "smtp_relay_networks 127.0.0.0/8 ::1/128 192.0.2.7;", and the same for
+ * smtp_transcript_networks: the tn_array_t * at cmd->offset
+ */
 
 char *
-tn_mail_smtp_relay_networks(tn_conf_t *cf, tn_command_t *cmd, void *conf)
+tn_mail_smtp_set_networks_slot(tn_conf_t *cf, tn_command_t *cmd, void *conf)
 {
-    tn_mail_smtp_srv_conf_t *sscf = conf;
+    char  *p = conf;
 
     tn_int_t              rc;
     tn_str_t             *value;
     tn_uint_t             i;
+    tn_array_t          **networks;
     tn_mail_smtp_cidr_t  *cidr;
 
-    if (sscf->relay_networks != TN_CONF_UNSET_PTR) {
+    networks = (tn_array_t **) (p + cmd->offset);
+
+    if (*networks != TN_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
-    sscf->relay_networks = tn_array_create(cf->pool, cf->args->nelts - 1,
-                                           sizeof(tn_mail_smtp_cidr_t));
-    if (sscf->relay_networks == NULL) {
+    *networks = tn_array_create(cf->pool, cf->args->nelts - 1,
+                                sizeof(tn_mail_smtp_cidr_t));
+    if (*networks == NULL) {
         return TN_CONF_ERROR;
     }
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        cidr = tn_array_push(sscf->relay_networks);
+        cidr = tn_array_push(*networks);
         if (cidr == NULL) {
             return TN_CONF_ERROR;
         }
@@ -411,7 +424,7 @@ tn_mail_smtp_xtext_ok(u_char *p, u_char *last)
 
 tn_int_t
 tn_mail_smtp_remote_add(tn_mail_smtp_tx_t *tx, u_char *addr, size_t len,
-    tn_str_t *orcpt, tn_uint_t notify)
+    tn_str_t *orcpt, tn_uint_t notify, tn_str_t *via)
 {
     tn_uint_t               i, n;
     tn_mail_smtp_remote_t  *r, *nr;
@@ -447,7 +460,11 @@ tn_mail_smtp_remote_add(tn_mail_smtp_tx_t *tx, u_char *addr, size_t len,
 
     r = &tx->remote[tx->nremote];
 
-    r->addr.data = tn_pnalloc(tx->pool, len + orcpt->len);
+    if (via->len >= TN_STORE_ADDR_MAX) {
+        return TN_ERROR;
+    }
+
+    r->addr.data = tn_pnalloc(tx->pool, len + orcpt->len + via->len);
     if (r->addr.data == NULL) {
         return TN_ERROR;
     }
@@ -460,6 +477,13 @@ tn_mail_smtp_remote_add(tn_mail_smtp_tx_t *tx, u_char *addr, size_t len,
 
     if (orcpt->len) {
         tn_memcpy(r->orcpt.data, orcpt->data, orcpt->len);
+    }
+
+    r->via.data = r->orcpt.data + orcpt->len;
+    r->via.len = via->len;
+
+    if (via->len) {
+        tn_memcpy(r->via.data, via->data, via->len);
     }
 
     r->notify = notify;
@@ -505,6 +529,7 @@ tn_mail_smtp_queue_env(tn_mail_session_t *s, tn_mail_smtp_tx_t *tx)
     tn_cpystrn((u_char *) env->envid, tx->envid, sizeof(env->envid));
     env->ret = tx->ret;
     env->body_8bit = tx->body_8bit;
+    env->smtputf8 = tx->smtputf8;
     env->received = tn_time();
 
     for (i = 0; i < tx->nremote; i++) {
@@ -515,6 +540,10 @@ tn_mail_smtp_queue_env(tn_mail_session_t *s, tn_mail_smtp_tx_t *tx)
         if (r->orcpt.len) {
             tn_memcpy(qr->orcpt, r->orcpt.data, r->orcpt.len);
         }
+
+        if (r->via.len) {
+            tn_memcpy(qr->delivered_to, r->via.data, r->via.len);
+        }
         qr->notify = r->notify;
     }
 
@@ -523,38 +552,87 @@ tn_mail_smtp_queue_env(tn_mail_session_t *s, tn_mail_smtp_tx_t *tx)
 
 
 /*
- * Counts the header lines that start with "Received:" in [p, last), the
- * bytes DATA just wrote (LF line ends, dot-stuffing removed), until the
- * empty line after the header.  tx->hop_match carries the state over
- * chunks: 0..9 characters of "received:" matched at a line start, -1 in
- * the middle of another line, -2 after the header.
+ * Reads the message header in [p, last), the bytes DATA just wrote (LF
+ * line ends, dot-stuffing removed), until the empty line after it: counts
+ * the lines that start with "Received:", and looks for a "Delivered-To:"
+ * that names a local address this message is forwarded or aliased from
+ * (the marker its copy carried when it left here before: a loop).  Only
+ * the first bytes of a line are kept; folded lines are not joined.
  */
 
 void
-tn_mail_smtp_count_hops(tn_mail_smtp_tx_t *tx, u_char *p, u_char *last)
+tn_mail_smtp_scan_header(tn_mail_smtp_tx_t *tx, u_char *p, u_char *last)
 {
-    static u_char  name[] = "received:";
+    for ( /* void */ ; p < last && !tx->header_done; p++) {
 
-    for ( /* void */ ; p < last && tx->hop_match != -2; p++) {
+        if (*p != '\n') {
+            if (tx->hline_len < sizeof(tx->hline)) {
+                tx->hline[tx->hline_len] = *p;
+            }
 
-        if (*p == '\n') {
-            /* an empty line ends the header */
-            tx->hop_match = (tx->hop_match == 0) ? -2 : 0;
+            tx->hline_len++;
             continue;
         }
 
-        if (tx->hop_match < 0) {
-            continue;
+        if (tx->hline_len == 0) {
+            tx->header_done = 1;
+            break;
         }
 
-        if (tn_tolower(*p) != name[tx->hop_match]) {
-            tx->hop_match = -1;
-            continue;
-        }
+        tn_mail_smtp_header_line(tx);
 
-        if (++tx->hop_match == sizeof(name) - 1) {
-            tx->hops++;
-            tx->hop_match = -1;
+        tx->hline_len = 0;
+    }
+}
+
+
+static void
+tn_mail_smtp_header_line(tn_mail_smtp_tx_t *tx)
+{
+    u_char                 *v, *end;
+    tn_uint_t               i;
+    tn_mail_smtp_remote_t  *r;
+
+    if (tx->hline_len >= sizeof("received:") - 1
+        && tn_strncasecmp(tx->hline, (u_char *) "received:",
+                          sizeof("received:") - 1) == 0)
+    {
+        tx->hops++;
+        return;
+    }
+
+    if (tx->hline_len > sizeof(tx->hline)
+        || tx->hline_len < sizeof("delivered-to:") - 1
+        || tn_strncasecmp(tx->hline, (u_char *) "delivered-to:",
+                          sizeof("delivered-to:") - 1) != 0)
+    {
+        return;
+    }
+
+    v = tx->hline + sizeof("delivered-to:") - 1;
+    end = tx->hline + tx->hline_len;
+
+    while (v < end && (*v == ' ' || *v == '\t')) {
+        v++;
+    }
+
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t')) {
+        end--;
+    }
+
+    if (end - v > 2 && *v == '<' && end[-1] == '>') {
+        v++;
+        end--;
+    }
+
+    for (i = 0; i < tx->nremote; i++) {
+        r = &tx->remote[i];
+
+        if (r->via.len && r->via.len == (size_t) (end - v)
+            && tn_strncasecmp(r->via.data, v, r->via.len) == 0)
+        {
+            tx->loop = r->via;
+            return;
         }
     }
 }

@@ -16,7 +16,8 @@
  * in plain text, that lets the IPv6 client (TN_FUZZ_IPV6) relay; the
  * second (flag TN_FUZZ_STRICT) is a submission server (AUTH required,
  * under TLS only) with the smallest limits: a 512-byte line buffer,
- * 400-byte messages, 2 recipients, 3 errors, 3 hops, quotas permanent.
+ * 400-byte messages, 2 recipients, 3 errors, 3 hops, 8 commands before
+ * MAIL, quotas permanent.  The first keeps a transcript (to /dev/null).
  * TN_FUZZ_OTHER means nothing here.
  *
  * The store: users user@example.test ("secret"), postmaster@ (with a
@@ -66,6 +67,7 @@ static tn_fuzz_proto_t  tn_fuzz_smtp = {
     "        smtp_auth optional;\n"
     "        smtp_auth_plaintext on;\n"
     "        smtp_relay_networks 10.0.0.0/8 2001:db8::/32;\n"
+    "        smtp_transcript /dev/null;\n"
     TN_FUZZ_TLS_CONF
     "    }\n"
     "    server {\n"
@@ -76,6 +78,7 @@ static tn_fuzz_proto_t  tn_fuzz_smtp = {
     "        smtp_max_recipients 2;\n"
     "        smtp_max_errors 3;\n"
     "        smtp_max_hops 3;\n"
+    "        smtp_max_commands_before_mail 8;\n"
     "        smtp_auth required;\n"
     "        smtp_quota_permanent on;\n"
     TN_FUZZ_TLS_CONF

@@ -27,6 +27,7 @@ tn_pid_t       tn_pid;
 tn_pid_t       tn_parent;
 tn_int_t       tn_last_process;
 tn_process_t   tn_processes[TN_MAX_PROCESSES];
+tn_int_t       tn_process_slot;
 
 sig_atomic_t   tn_reap;
 sig_atomic_t   tn_sigio;
@@ -75,6 +76,7 @@ tn_spawn_process(tn_cycle_t *cycle, tn_spawn_proc_pt proc, void *data,
     }
 
     tn_worker = worker;
+    tn_process_slot = s;
 
     pid = fork();
 

@@ -60,6 +60,8 @@ extern tn_pid_t       tn_pid;
 extern tn_pid_t       tn_parent;
 extern tn_int_t       tn_last_process;
 extern tn_process_t   tn_processes[TN_MAX_PROCESSES];
+/* in a child: its index in tn_processes[], set before the fork */
+extern tn_int_t       tn_process_slot;
 
 extern sig_atomic_t   tn_reap;
 extern sig_atomic_t   tn_sigio;

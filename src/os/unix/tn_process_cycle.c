@@ -7,6 +7,7 @@
 #include <tn_config.h>
 #include <tn_core.h>
 #include <tn_event.h>
+#include <tn_shm_counter.h>
 
 
 static void tn_start_worker_processes(tn_cycle_t *cycle, tn_int_t n,
@@ -249,6 +250,12 @@ tn_reap_children(tn_cycle_t *cycle)
             live = 1;
             continue;
         }
+
+        /*
+         * What the dead process counted in the shared counters (its
+         * connections) goes with it, before anyone gets its slot.
+         */
+        tn_shm_counter_clear_slot(i);
 
         if (tn_processes[i].respawn
             && !tn_processes[i].exiting
