@@ -8,6 +8,7 @@
 #include <tn_core.h>
 #include <tn_event.h>
 #include <tn_store.h>
+#include <tn_mail_out_mxcache.h>
 
 
 static void tn_show_version_info(void);
@@ -198,7 +199,13 @@ tn_run_admin(tn_cycle_t *init_cycle, int argc, char *const *argv)
 
     scf = tn_store_get_conf(cycle);
 
-    rc = tn_store_cli(scf, argc, argv, cycle->log);
+    if (strcmp(argv[0], "mx") == 0) {
+        /* the MX cache file, not the database */
+        rc = tn_mail_out_mxcache_cli(cycle, argc, argv);
+
+    } else {
+        rc = tn_store_cli(scf, argc, argv, cycle->log);
+    }
 
     tn_destroy_pool(cycle->pool);
 

@@ -139,6 +139,8 @@ static char *tn_resolver_set_servers(tn_conf_t *cf, tn_command_t *cmd,
     void *conf);
 static tn_int_t tn_resolver_parse_server(tn_str_t *value,
     struct ares_addr_port_node *node);
+static char *tn_resolver_system(tn_conf_t *cf, tn_resolver_conf_t *rcf,
+    char *path);
 static char *tn_resolver_check_timeout(tn_conf_t *cf, void *post,
     void *data);
 static tn_int_t tn_resolver_init_process(tn_cycle_t *cycle);
@@ -278,6 +280,12 @@ tn_resolver_set_servers(tn_conf_t *cf, tn_command_t *cmd, void *conf)
         return TN_CONF_ERROR;
     }
 
+    if (cf->args->nelts == 2 && value[1].len == 6
+        && tn_strncmp(value[1].data, "system", 6) == 0)
+    {
+        return tn_resolver_system(cf, rcf, TN_RESOLVER_SYSTEM_CONF);
+    }
+
     for (i = 1; i < cf->args->nelts; i++) {
 
         node = tn_array_push(rcf->servers);
@@ -292,6 +300,75 @@ tn_resolver_set_servers(tn_conf_t *cf, tn_command_t *cmd, void *conf)
                               &value[i], &cmd->name);
             return TN_CONF_ERROR;
         }
+    }
+
+    return TN_CONF_OK;
+}
+
+
+/*
+ * "resolver system;": the "nameserver" lines of /etc/resolv.conf, read
+ * when the configuration is (a reload reads them again).
+ */
+
+static char *
+tn_resolver_system(tn_conf_t *cf, tn_resolver_conf_t *rcf, char *path)
+{
+    FILE                        *f;
+    char                        *p, *end;
+    tn_str_t                     addr;
+    struct ares_addr_port_node  *node;
+    char                         line[512];
+
+    f = fopen(path, "re");
+    if (f == NULL) {
+        tn_conf_log_error(TN_LOG_EMERG, cf, tn_errno,
+                          "\"resolver system\": cannot open %s", path);
+        return TN_CONF_ERROR;
+    }
+
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "nameserver", 10) != 0
+            || (line[10] != ' ' && line[10] != '\t'))
+        {
+            continue;
+        }
+
+        for (p = line + 10; *p == ' ' || *p == '\t'; p++) { /* void */ }
+
+        for (end = p; *end && !isspace((u_char) *end) && *end != '%';
+             end++)
+        {
+            /* a scope "%eth0" is left out */
+        }
+
+        addr.data = (u_char *) p;
+        addr.len = end - p;
+
+        if (addr.len == 0) {
+            continue;
+        }
+
+        node = tn_array_push(rcf->servers);
+        if (node == NULL) {
+            (void) fclose(f);
+            return TN_CONF_ERROR;
+        }
+
+        if (tn_resolver_parse_server(&addr, node) != TN_OK) {
+            rcf->servers->nelts--;
+            tn_conf_log_error(TN_LOG_WARN, cf, 0, "\"resolver system\": "
+                              "\"%V\" in %s is not an address, skipped",
+                              &addr, path);
+        }
+    }
+
+    (void) fclose(f);
+
+    if (rcf->servers->nelts == 0) {
+        tn_conf_log_error(TN_LOG_EMERG, cf, 0, "\"resolver system\": no "
+                          "nameserver in %s", path);
+        return TN_CONF_ERROR;
     }
 
     return TN_CONF_OK;

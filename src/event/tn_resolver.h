@@ -32,6 +32,8 @@
 /* answers kept per name and type; the least recently used go first */
 #define TN_RESOLVER_CACHE_MAX    10000
 /* the longest a name may be cached, whatever its TTL */
+/* "resolver system;" reads the name servers from here */
+#define TN_RESOLVER_SYSTEM_CONF  "/etc/resolv.conf"
 #define TN_RESOLVER_MAX_TTL      3600
 /* how long a failure (NXDOMAIN, NODATA) is cached */
 #define TN_RESOLVER_NEG_TTL      30

@@ -922,13 +922,28 @@ static tn_int_t
 tn_store_queue_write(tn_fd_t dirfd, const char *name, u_char *buf,
     size_t len)
 {
-    tn_fd_t   fd;
-    tn_err_t  err;
+    tn_fd_t      fd;
+    tn_err_t     err;
+    struct stat  sb;
 
     fd = openat(dirfd, name, O_CREAT|O_EXCL|O_WRONLY|O_NOFOLLOW|O_CLOEXEC,
                 0600);
     if (fd == -1) {
         return TN_ERROR;
+    }
+
+    /*
+     * Written by root (an admin command changing an envelope): the file
+     * goes to the owner of the shard, the user the workers run as, who
+     * could not read a root-owned 0600 record.
+     */
+
+    if (geteuid() == 0
+        && (fstat(dirfd, &sb) == -1
+            || (sb.st_uid != 0 && fchown(fd, sb.st_uid, sb.st_gid) == -1)))
+    {
+        err = errno;
+        goto failed;
     }
 
     if (tn_write_fd(fd, buf, len) != (ssize_t) len) {
@@ -1414,6 +1429,123 @@ tn_store_queue_remove(tn_store_conf_t *conf, const char *id, tn_log_t *log)
     close(dirfd);
 
     return rc;
+}
+
+
+/*
+ * flock(), not fcntl() locks: a flock() lock belongs to the open file
+ * description, so two open()s in one process (two deliveries in a
+ * worker) exclude each other as two processes do, and closing another
+ * descriptor of the same file does not drop it.  The lock is on the
+ * .msg because the .env is replaced by rename() on every update.
+ */
+tn_int_t
+tn_store_queue_lock(tn_store_conf_t *conf, const char *id, tn_uint_t wait,
+    tn_fd_t *fd, tn_log_t *log)
+{
+    tn_fd_t      lfd;
+    tn_err_t     err;
+    tn_msec_t    now, deadline, step;
+    struct stat  sb;
+    char         path[PATH_MAX];
+
+    *fd = TN_INVALID_FILE;
+
+    if (tn_store_queue_path(conf, id, "msg", path) != TN_OK) {
+        return TN_DECLINED;
+    }
+
+    /* O_NONBLOCK: something other than a file must not hang the open */
+
+    lfd = open(path, O_RDONLY|O_CLOEXEC|O_NOFOLLOW|O_NONBLOCK);
+
+    if (lfd == -1) {
+        if (errno == TN_ENOENT || errno == TN_ENOTDIR) {
+            return TN_DECLINED;
+        }
+
+        tn_log_error(TN_LOG_ERR, log, tn_errno,
+                     "store: open(\"%s\") failed", path);
+        return TN_ERROR;
+    }
+
+    if (fstat(lfd, &sb) == -1) {
+        tn_log_error(TN_LOG_ERR, log, tn_errno,
+                     "store: fstat(\"%s\") failed", path);
+        close(lfd);
+        return TN_ERROR;
+    }
+
+    if (!S_ISREG(sb.st_mode)) {
+        tn_log_error(TN_LOG_ERR, log, 0,
+                     "store: the queued message \"%s\" is not a file", path);
+        close(lfd);
+        return TN_ERROR;
+    }
+
+    deadline = tn_monotonic_msec() + (tn_msec_t) wait * 1000;
+
+    while (flock(lfd, LOCK_EX|LOCK_NB) == -1) {
+        err = tn_errno;
+
+        if (err == TN_EINTR) {
+            continue;
+        }
+
+        if (err != EWOULDBLOCK) {
+            tn_log_error(TN_LOG_ERR, log, err,
+                         "store: flock(\"%s\") failed", path);
+            close(lfd);
+            return TN_ERROR;
+        }
+
+        now = tn_monotonic_msec();
+
+        if (now >= deadline) {
+            close(lfd);
+            return TN_BUSY;
+        }
+
+        /* another try every 100 ms: the CLI waits, a worker never does */
+
+        step = tn_min(deadline - now, 100);
+        tn_msleep(step);
+    }
+
+    /*
+     * The holder we waited for may have finished or removed the message
+     * (the .env goes first): then there is nothing left to lock.
+     */
+
+    if (tn_store_queue_path(conf, id, "env", path) != TN_OK
+        || faccessat(AT_FDCWD, path, F_OK, AT_SYMLINK_NOFOLLOW) == -1)
+    {
+        err = tn_errno;
+        close(lfd);
+
+        if (err == TN_ENOENT) {
+            return TN_DECLINED;
+        }
+
+        tn_log_error(TN_LOG_ERR, log, err,
+                     "store: access(\"%s\") failed", path);
+        return TN_ERROR;
+    }
+
+    *fd = lfd;
+
+    return TN_OK;
+}
+
+
+void
+tn_store_queue_unlock(tn_fd_t fd)
+{
+    /* the lock goes with the last descriptor of its open file description */
+
+    if (fd != TN_INVALID_FILE) {
+        (void) close(fd);
+    }
 }
 
 

@@ -185,6 +185,21 @@ tn_int_t tn_store_queue_list_shard(tn_store_conf_t *conf, tn_uint_t shard,
 tn_int_t tn_store_queue_cleanup(tn_store_conf_t *conf, time_t max_age,
     tn_log_t *log);
 
+/*
+ * The delivery lock of a queued message: flock(LOCK_EX) on its <id>.msg.
+ * The worker that delivers a message holds it from reading the envelope
+ * to writing it back; the admin commands hold it while they change or
+ * remove a message, so neither overwrites the other.  wait: how many
+ * seconds to keep trying (0: once; more sleeps in 100 ms steps, for the
+ * CLI: a worker passes 0).  TN_OK with *fd the open, locked file
+ * (tn_store_queue_unlock() closes it), and the .env was still there
+ * once locked: read it again now; TN_BUSY: someone else holds it;
+ * TN_DECLINED: no such message (or removed while we waited); TN_ERROR.
+ */
+tn_int_t tn_store_queue_lock(tn_store_conf_t *conf, const char *id,
+    tn_uint_t wait, tn_fd_t *fd, tn_log_t *log);
+void tn_store_queue_unlock(tn_fd_t fd);
+
 /* the shard of an id, 0..15: FNV-1a of the id, low 4 bits */
 tn_uint_t tn_store_queue_shard(const char *id);
 

@@ -7,8 +7,10 @@
  * oversized records rejected (every truncation and every flipped byte,
  * and hand-made records with a valid checksum), updates, orphan cleanup,
  * tn_store_deliver() with a queue (alone, with local copies, failing),
- * unique ids from two processes, and "queue list|show", in a temporary
- * prefix.
+ * unique ids from two processes, "queue list|show", the delivery lock
+ * (busy from another process or open, waiting, a message removed while
+ * waiting) and the admin commands "queue json|flush|hold|release|delete"
+ * (JSON escaping, a held lock, broken entries), in a temporary prefix.
  */
 
 
@@ -40,6 +42,7 @@ typedef struct {
 
 static tn_uint_t        tests;
 static tn_uint_t        failed;
+static char             cli_err[4096];
 static char             tmpdir[] = "/tmp/tn-queue-XXXXXX";
 static char             logname[PATH_MAX];
 static tn_open_file_t   logfile;
@@ -210,8 +213,8 @@ static int
 cli(tn_store_conf_t *conf, const char *a, const char *b, const char *c,
     char *out, size_t outlen)
 {
-    int      rc, fd, saved_out, argc;
-    char     path[PATH_MAX];
+    int      rc, fd, efd, saved_out, saved_err, argc;
+    char     path[PATH_MAX], epath[PATH_MAX];
     char    *argv[4];
     ssize_t  n;
 
@@ -223,20 +226,30 @@ cli(tn_store_conf_t *conf, const char *a, const char *b, const char *c,
 
     fflush(stdout);
     path_of(path, "cli.out");
+    path_of(epath, "cli.err");
     fd = open(path, O_RDWR|O_CREAT|O_TRUNC, 0600);
+    efd = open(epath, O_RDWR|O_CREAT|O_TRUNC, 0600);
     saved_out = dup(STDOUT_FILENO);
+    saved_err = dup(STDERR_FILENO);
     dup2(fd, STDOUT_FILENO);
+    dup2(efd, STDERR_FILENO);
 
     rc = tn_store_cli(conf, argc, argv, &test_log);
 
     dup2(saved_out, STDOUT_FILENO);
+    dup2(saved_err, STDERR_FILENO);
     close(saved_out);
+    close(saved_err);
 
     n = pread(fd, out, outlen - 1, 0);
     out[n > 0 ? n : 0] = '\0';
+    n = pread(efd, cli_err, sizeof(cli_err) - 1, 0);
+    cli_err[n > 0 ? n : 0] = '\0';
 
     close(fd);
+    close(efd);
     unlink(path);
+    unlink(epath);
 
     return rc;
 }
@@ -939,6 +952,442 @@ test_cli(tn_store_conf_t *conf, const char *id)
 }
 
 
+static tn_msec_t
+now_ms(void)
+{
+    return tn_monotonic_msec();
+}
+
+
+/* queues a message of n recipients r<i>@remote.test; its id in id */
+static int
+queue_one(tn_store_conf_t *conf, tn_uint_t n, char *id)
+{
+    int                    rc;
+    char                   path[PATH_MAX];
+    tn_store_queue_env_t   env;
+
+    env_make(&env, n);
+
+    rc = spool(conf, path, TEST_BODY) == 0
+         && tn_store_queue_add(conf, path, TN_INVALID_FILE, &env, &test_log)
+            == TN_OK;
+
+    strcpy(id, env.id);
+    unlink(path);
+    free(env.rcpts);
+
+    return rc ? 0 : -1;
+}
+
+
+/*
+ * A child that takes the lock of id, says so on the pipe, holds it for
+ * ms milliseconds, removes the message if asked, and exits (which drops
+ * the lock).  Returns its pid once it holds the lock, or -1.
+ */
+static pid_t
+holder(tn_store_conf_t *conf, const char *id, tn_uint_t ms, int remove)
+{
+    int      pfd[2];
+    char     c;
+    pid_t    pid;
+    tn_fd_t  fd;
+
+    if (pipe(pfd) == -1) {
+        return -1;
+    }
+
+    pid = fork();
+
+    if (pid == 0) {
+        close(pfd[0]);
+
+        if (tn_store_queue_lock(conf, id, 0, &fd, &test_log) != TN_OK) {
+            _exit(1);
+        }
+
+        (void) write(pfd[1], "x", 1);
+        usleep(ms * 1000);
+
+        if (remove) {
+            (void) tn_store_queue_remove(conf, id, &test_log);
+        }
+
+        _exit(0);
+    }
+
+    close(pfd[1]);
+
+    if (pid == -1 || read(pfd[0], &c, 1) != 1) {
+        close(pfd[0]);
+        return -1;
+    }
+
+    close(pfd[0]);
+
+    return pid;
+}
+
+
+static int
+reaped(pid_t pid)
+{
+    int  status;
+
+    return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)
+           && WEXITSTATUS(status) == 0;
+}
+
+
+static void
+test_lock(tn_store_conf_t *conf)
+{
+    int        status;
+    char       id[TN_STORE_QUEUE_ID_LEN], path[PATH_MAX];
+    pid_t      pid;
+    tn_fd_t    fd, fd2;
+    tn_int_t   rc;
+    tn_msec_t  start, took;
+
+    queue_one(conf, 2, id);
+
+    ok(tn_store_queue_lock(conf, id, 0, &fd, &test_log) == TN_OK
+       && fd != TN_INVALID_FILE,
+       "lock: taken");
+
+    ok(tn_store_queue_lock(conf, id, 0, &fd2, &test_log) == TN_BUSY
+       && fd2 == TN_INVALID_FILE,
+       "lock: a second open in the same process is busy");
+
+    pid = fork();
+
+    if (pid == 0) {
+        rc = tn_store_queue_lock(conf, id, 0, &fd2, &test_log);
+        _exit(rc == TN_BUSY ? 0 : 1);
+    }
+
+    ok(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)
+       && WEXITSTATUS(status) == 0,
+       "lock: busy for another process");
+
+    tn_store_queue_unlock(fd);
+
+    ok(tn_store_queue_lock(conf, id, 0, &fd, &test_log) == TN_OK,
+       "lock: free again after unlock");
+    tn_store_queue_unlock(fd);
+
+    /* wait > 0: the holder lets go after 300 ms */
+
+    pid = holder(conf, id, 300, 0);
+    start = now_ms();
+    rc = tn_store_queue_lock(conf, id, 3, &fd, &test_log);
+    took = now_ms() - start;
+
+    ok(pid > 0 && rc == TN_OK && took >= 150 && took < 2000,
+       "lock: wait 3 s succeeds once the holder lets go");
+    tn_store_queue_unlock(fd);
+    reaped(pid);
+
+    /* the wait runs out */
+
+    pid = holder(conf, id, 10000, 0);
+    start = now_ms();
+    rc = tn_store_queue_lock(conf, id, 1, &fd, &test_log);
+    took = now_ms() - start;
+
+    ok(pid > 0 && rc == TN_BUSY && took >= 950 && took < 5000
+       && fd == TN_INVALID_FILE,
+       "lock: wait 1 s against a longer holder is busy after 1 s");
+
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+
+    /* the holder removes the message: nothing left to lock */
+
+    pid = holder(conf, id, 200, 1);
+    rc = tn_store_queue_lock(conf, id, 3, &fd, &test_log);
+
+    ok(pid > 0 && rc == TN_DECLINED && fd == TN_INVALID_FILE && reaped(pid),
+       "lock: a message removed while waiting is declined");
+
+    ok(tn_store_queue_lock(conf, id, 0, &fd, &test_log) == TN_DECLINED
+       && tn_store_queue_lock(conf, "nosuch.id", 0, &fd, &test_log)
+          == TN_DECLINED
+       && tn_store_queue_lock(conf, "../../tern.db", 0, &fd, &test_log)
+          == TN_DECLINED,
+       "lock: removed, unknown and invalid ids declined");
+
+    /* a .msg without its .env is no queued message */
+
+    queue_one(conf, 1, id);
+    tn_store_queue_path(conf, id, "env", path);
+    unlink(path);
+
+    ok(tn_store_queue_lock(conf, id, 0, &fd, &test_log) == TN_DECLINED,
+       "lock: a message file without its envelope declined");
+
+    tn_store_queue_path(conf, id, "msg", path);
+    unlink(path);
+}
+
+
+/* sets the recipient's state and writes the envelope back */
+static int
+set_rcpt(tn_store_conf_t *conf, const char *id, tn_uint_t i,
+    tn_uint_t status, time_t next_try)
+{
+    int                    rc;
+    tn_store_queue_env_t   env;
+
+    if (tn_store_queue_read(conf, id, &env, &test_log) != TN_OK) {
+        return -1;
+    }
+
+    env.rcpts[i].status = status;
+    env.rcpts[i].next_try = next_try;
+    env.rcpts[i].tries = status == TN_QUEUE_PENDING ? 0 : 2;
+
+    if (status == TN_QUEUE_DEFERRED) {
+        strcpy(env.rcpts[i].error, "451 4.3.0 \"busy\" \\ try later");
+    }
+
+    rc = tn_store_queue_update(conf, &env, &test_log) == TN_OK ? 0 : -1;
+    tn_store_queue_env_free(&env);
+
+    return rc;
+}
+
+
+/* hold flag and recipient i's next try, read back */
+static int
+state(tn_store_conf_t *conf, const char *id, tn_uint_t i, time_t *next_try)
+{
+    int                    hold;
+    tn_store_queue_env_t   env;
+
+    if (tn_store_queue_read(conf, id, &env, &test_log) != TN_OK) {
+        return -1;
+    }
+
+    hold = env.hold;
+    *next_try = env.rcpts[i].next_try;
+    tn_store_queue_env_free(&env);
+
+    return hold;
+}
+
+
+static void
+test_admin(tn_store_conf_t *conf, const char *held_id)
+{
+    char                   out[65536], want[512], id[TN_STORE_QUEUE_ID_LEN];
+    char                   path[PATH_MAX], env_path[PATH_MAX];
+    pid_t                  pid;
+    time_t                 t, held_t;
+    tn_fd_t                fd;
+    tn_int_t               rc;
+    tn_store_queue_env_t   env;
+
+    /*
+     * A quote, a backslash, a byte that is not UTF-8, UTF-8, a C1
+     * control and U+2028 in the sender; DSN fields.
+     */
+
+    env_make(&env, 3);
+    strcpy(env.sender, "\"q\\x\"\xff\xc3\xa9\xc2\x85\xe2\x80\xa8@x.test");
+    strcpy(env.envid, "env-1");
+    env.ret = TN_QUEUE_RET_FULL;
+    env.rcpts[0].notify = TN_QUEUE_NOTIFY_SUCCESS|TN_QUEUE_NOTIFY_FAILURE;
+    strcpy(env.rcpts[0].orcpt, "rfc822;r0@remote.test");
+    env.rcpts[2].notify = TN_QUEUE_NOTIFY_NEVER;
+    spool(conf, path, TEST_BODY);
+    tn_store_queue_add(conf, path, TN_INVALID_FILE, &env, &test_log);
+    unlink(path);
+    strcpy(id, env.id);
+    free(env.rcpts);
+
+    t = time(NULL) + 3600;
+    set_rcpt(conf, id, 0, TN_QUEUE_DEFERRED, t);
+    set_rcpt(conf, id, 2, TN_QUEUE_DELIVERED, 0);
+    state(conf, held_id, 1, &held_t);
+
+    /* the JSON view */
+
+    snprintf(want, sizeof(want), "{\"id\":\"%s\",\"size\":22,\"received\":",
+             id);
+
+    ok(cli(conf, "queue", "json", NULL, out, sizeof(out)) == 0
+       && strncmp(out, "[\n{\"id\":", 8) == 0
+       && strcmp(out + strlen(out) - 4, "}\n]\n") == 0
+       && strstr(out, want) != NULL
+       && strstr(out, ",\"sender\":\"\\\"q\\\\x\\\"\\ufffd\xc3\xa9\\u0085"
+                 "\\u2028@x.test\",\"auth_user\":\"\",\"envid\":\"env-1\","
+                 "\"ret\":\"full\",\"smtputf8\":false,\"body_8bit\":false,"
+                 "\"hold\":false,\"recipients\":[{\"address\":"
+                 "\"r0@remote.test\",\"orcpt\":\"rfc822;r0@remote.test\","
+                 "\"notify\":[\"success\",\"failure\"],\"status\":"
+                 "\"deferred\",\"tries\":2,\"next_try\":") != NULL
+       && strstr(out, ",\"delay_warned\":false,\"error\":\"451 4.3.0 "
+                 "\\\"busy\\\" \\\\ try later\",\"delivered_to\":\"\"},"
+                 "{\"address\":\"r1@remote.test\",\"orcpt\":\"\","
+                 "\"notify\":[],\"status\":\"pending\",\"tries\":0,"
+                 "\"next_try\":0,") != NULL
+       && strstr(out, "\"notify\":[\"never\"],\"status\":\"delivered\"")
+          != NULL,
+       "cli: queue json, every field, strings escaped");
+
+    snprintf(want, sizeof(want), "%s", out);
+
+    ok(cli(conf, "queue", "list", "--json", out, sizeof(out)) == 0
+       && strncmp(out, want, strlen(want)) == 0
+       && cli(conf, "queue", "list", "--xml", out, sizeof(out)) == 1
+       && cli(conf, "queue", "json", "x", out, sizeof(out)) == 1,
+       "cli: queue list --json is the same; other arguments exit 1");
+
+    /* hold, flush of all and of one */
+
+    snprintf(want, sizeof(want), "%s: held\n", id);
+    ok(cli(conf, "queue", "hold", id, out, sizeof(out)) == 0
+       && strcmp(out, want) == 0 && state(conf, id, 0, &t) == 1,
+       "cli: queue hold");
+
+    snprintf(want, sizeof(want), "%s: already held\n", id);
+    ok(cli(conf, "queue", "hold", id, out, sizeof(out)) == 0
+       && strcmp(out, want) == 0,
+       "cli: queue hold of a held message");
+
+    ok(cli(conf, "queue", "flush", NULL, out, sizeof(out)) == 0
+       && strstr(out, id) == NULL && strstr(out, "messages flushed\n")
+       && state(conf, id, 0, &t) == 1 && t > time(NULL)
+       && state(conf, held_id, 1, &t) == 1 && t == held_t,
+       "cli: queue flush leaves held messages alone");
+
+    snprintf(want, sizeof(want), "%s: flushed, 1 deferred recipient due now "
+             "(held: sent after queue release)\n", id);
+    ok(cli(conf, "queue", "flush", id, out, sizeof(out)) == 0
+       && strcmp(out, want) == 0
+       && state(conf, id, 0, &t) == 1 && t == 0,
+       "cli: queue flush ID of a held message");
+
+    set_rcpt(conf, id, 0, TN_QUEUE_DEFERRED, time(NULL) + 3600);
+
+    snprintf(want, sizeof(want), "%s: released, 1 deferred recipient due "
+             "now\n", id);
+    ok(cli(conf, "queue", "release", id, out, sizeof(out)) == 0
+       && strcmp(out, want) == 0
+       && state(conf, id, 0, &t) == 0 && t == 0,
+       "cli: queue release, deferred recipients due now");
+
+    snprintf(want, sizeof(want), "%s: no deferred recipient to flush\n", id);
+    ok(cli(conf, "queue", "flush", id, out, sizeof(out)) == 0
+       && strcmp(out, want) == 0,
+       "cli: queue flush ID with nothing deferred");
+
+    set_rcpt(conf, id, 0, TN_QUEUE_DEFERRED, time(NULL) + 3600);
+
+    snprintf(want, sizeof(want), "%s: flushed, 1 deferred recipient due "
+             "now\n1 message flushed\n", id);
+    ok(cli(conf, "queue", "flush", NULL, out, sizeof(out)) == 0
+       && strcmp(out, want) == 0
+       && state(conf, id, 0, &t) == 0 && t == 0,
+       "cli: queue flush of the whole queue");
+
+    /* the delivery lock is held: the commands give up */
+
+    set_rcpt(conf, id, 0, TN_QUEUE_DEFERRED, time(NULL) + 3600);
+    setenv("TERN_QUEUE_LOCK_WAIT", "0", 1);
+    tn_store_queue_lock(conf, id, 0, &fd, &test_log);
+    tn_store_queue_path(conf, id, "env", env_path);
+    tn_store_queue_path(conf, id, "msg", path);
+
+    snprintf(want, sizeof(want), "tern: message %s is being delivered, try "
+             "again\n", id);
+    rc = cli(conf, "queue", "hold", id, out, sizeof(out));
+    ok(rc == 1 && strcmp(cli_err, want) == 0 && out[0] == '\0'
+       && state(conf, id, 0, &t) == 0,
+       "cli: queue hold of a locked message: being delivered, exit 1");
+
+    ok(cli(conf, "queue", "delete", id, out, sizeof(out)) == 1
+       && strcmp(cli_err, want) == 0
+       && access(env_path, F_OK) == 0 && access(path, F_OK) == 0
+       && cli(conf, "queue", "flush", id, out, sizeof(out)) == 1
+       && cli(conf, "queue", "release", id, out, sizeof(out)) == 1,
+       "cli: queue delete, flush, release of a locked message exit 1");
+
+    ok(cli(conf, "queue", "flush", NULL, out, sizeof(out)) == 0
+       && strcmp(out, "0 messages flushed, 1 being delivered (skipped)\n")
+          == 0,
+       "cli: queue flush skips a message being delivered");
+
+    tn_store_queue_unlock(fd);
+
+    /* TERN_QUEUE_LOCK_WAIT 3: a delivery that ends in time */
+
+    setenv("TERN_QUEUE_LOCK_WAIT", "3", 1);
+    pid = holder(conf, id, 300, 0);
+    snprintf(want, sizeof(want), "%s: held\n", id);
+
+    ok(pid > 0 && cli(conf, "queue", "hold", id, out, sizeof(out)) == 0
+       && strcmp(out, want) == 0 && reaped(pid),
+       "cli: queue hold waits for a delivery to end");
+
+    unsetenv("TERN_QUEUE_LOCK_WAIT");
+
+    /* delete */
+
+    snprintf(want, sizeof(want), "%s: deleted, no bounce sent (2 "
+             "recipients undelivered)\n", id);
+    ok(cli(conf, "queue", "delete", id, out, sizeof(out)) == 0
+       && strcmp(out, want) == 0
+       && access(env_path, F_OK) == -1 && access(path, F_OK) == -1,
+       "cli: queue delete removes both files");
+
+    ok(cli(conf, "queue", "delete", id, out, sizeof(out)) == 1
+       && strstr(cli_err, "tern: no queued message \"") == cli_err
+       && cli(conf, "queue", "hold", "nosuch.id", out, sizeof(out)) == 1
+       && cli(conf, "queue", "flush", "nosuch.id", out, sizeof(out)) == 1
+       && cli(conf, "queue", "release", "../../tern.db", out, sizeof(out))
+          == 1
+       && cli(conf, "queue", "hold", NULL, out, sizeof(out)) == 1
+       && cli(conf, "queue", "delete", NULL, out, sizeof(out)) == 1,
+       "cli: unknown and invalid ids, a missing id exit 1");
+}
+
+
+/* entries that damage left: an envelope without message, a torn one */
+static void
+test_admin_broken(tn_store_conf_t *conf)
+{
+    char   out[4096], want[256], id[TN_STORE_QUEUE_ID_LEN];
+    char   path[PATH_MAX];
+
+    queue_one(conf, 1, id);
+    tn_store_queue_path(conf, id, "msg", path);
+    unlink(path);
+    tn_store_queue_path(conf, id, "env", path);
+
+    snprintf(want, sizeof(want), "%s: deleted (it had no message file)\n",
+             id);
+    ok(cli(conf, "queue", "delete", id, out, sizeof(out)) == 0
+       && strcmp(out, want) == 0 && access(path, F_OK) == -1,
+       "cli: queue delete of an envelope without its message");
+
+    queue_one(conf, 1, id);
+    tn_store_queue_path(conf, id, "env", path);
+    truncate(path, 20);
+
+    snprintf(want, sizeof(want), "%s: deleted (its envelope was "
+             "unreadable), no bounce sent\n", id);
+    ok(cli(conf, "queue", "hold", id, out, sizeof(out)) == 1
+       && cli(conf, "queue", "delete", id, out, sizeof(out)) == 0
+       && strcmp(out, want) == 0 && access(path, F_OK) == -1,
+       "cli: a torn envelope cannot be held but can be deleted");
+}
+
+
 int
 main(void)
 {
@@ -997,6 +1446,9 @@ main(void)
     test_cleanup(&conf, id);
     test_deliver(&conf, &alice);
     test_cli(&conf, id);
+    test_lock(&conf);
+    test_admin(&conf, id);
+    test_admin_broken(&conf);
     test_unique(&conf);
 
     ok(!log_has("[alert]") && !log_has("[emerg]"), "no alerts in the log");
