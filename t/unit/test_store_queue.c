@@ -1239,7 +1239,9 @@ test_admin(tn_store_conf_t *conf, const char *held_id)
           != NULL,
        "cli: queue json, every field, strings escaped");
 
-    snprintf(want, sizeof(want), "%s", out);
+    /* the first bytes of the output, to compare the second one with */
+    memcpy(want, out, sizeof(want) - 1);
+    want[sizeof(want) - 1] = '\0';
 
     ok(cli(conf, "queue", "list", "--json", out, sizeof(out)) == 0
        && strncmp(out, want, strlen(want)) == 0
