@@ -18,7 +18,7 @@ use Tern::Test;
 use Tern::Test::SMTP;
 use Tern::Test::Peer;
 
-my $t = Tern::Test->new()->has('net_dns')->plan(41);
+my $t = Tern::Test->new()->has('net_dns')->plan(56);
 
 my $peer_port = $t->port(8030);
 
@@ -32,6 +32,8 @@ my $dns = $t->dns({
     'null.test' => { MX => [ '0 .' ] },
     'later.test' => { MX => [ '10 mx.later.test' ] },
     'mx.later.test' => { A => '127.0.0.1' },
+    'alias.test' => { MX => [ '10 mx.alias.test' ] },
+    'mx.alias.test' => { CNAME => 'mx1.remote.test' },
 });
 
 $t->write_file_expand('tern.conf', Tern::Test::conf_base() . <<"EOF");
@@ -44,10 +46,14 @@ outbound {
     ipv6 off;
     retry 1s 2s;
     max_lifetime 8s;
-    delay_warning 0;
+    delay_warning 3s;
     destination_concurrency 1;
     connect_timeout 2s;
     tls none;
+
+    # a server without DSN and SMTPUTF8
+    connection old { host 127.0.0.1; port %%PORT_8031%%; tls none; }
+    route recipient_domain old.test old;
 }
 
 mail {
@@ -62,6 +68,8 @@ $t->add_domain('example.test');
 $t->add_user('u@example.test', 'secret');
 
 my $peer = Tern::Test::Peer::start($t, port => $peer_port, name => 'mx1');
+my $old = Tern::Test::Peer::start($t, port => $t->port(8031), name => 'old',
+                                  ext => [qw/ PIPELINING 8BITMIME SIZE /]);
 
 sub send_msg {
     my ($from, $rcpts, $body, %o) = @_;
@@ -214,17 +222,69 @@ ok($t->wait_for_log(qr/queue: message \S+ to <once1\@later\.test>: delivered/,
 like(send_msg('u@example.test', ['defer1@remote.test'],
               "Subject: never\r\n\r\nx\r\n"),
      qr/^250 /, 'queued for a recipient that is always deferred');
-@n = wait_notices(3, 20);
-like($n[2] // '', qr/^Final-Recipient: rfc822; ?defer1\@remote\.test$/m,
+@n = wait_notices(4, 20);
+my ($delayed) = grep { /^Action: delayed$/m } @n;
+my ($expired) = grep { /^Status: 4\.4\.7$/m } @n;
+like($delayed // '', qr/^Subject: Delayed Mail \(still being retried\)$/m,
+     'a delay notice after delay_warning');
+like($delayed // '', qr/^Final-Recipient: rfc822; ?defer1\@remote\.test$/m,
+     'for the deferred recipient');
+like($delayed // '', qr/^Will-Retry-Until: /m, 'with Will-Retry-Until');
+like($expired // '', qr/^Final-Recipient: rfc822; ?defer1\@remote\.test$/m,
      'expired recipient reported');
-like($n[2] // '', qr/^Status: 4\.4\.7$/m, 'Status 4.4.7 (expired)');
+like($expired // '', qr/^Action: failed$/m, 'expired: Action failed');
 
 # a bounce is never bounced: a NULL MX recipient of a <> sender
 
 like(send_msg('', ['n2@null.test'], "Subject: from null\r\n\r\nx\r\n"),
      qr/^250 /, 'queued from <>');
 is(wait_queue_empty(), 0, 'gone without a notice');
-is(scalar notices(), 3, 'no notice for a null sender');
+is(scalar notices(), 4, 'no notice for a null sender');
+
+# an MX host that is a CNAME
+
+like(send_msg('u@example.test', ['c@alias.test'], "Subject: cname\r\n\r\nx\r\n"),
+     qr/^250 /, 'queued for alias.test');
+my $got = 0;
+my $until = time() + 10;
+while (!$got && time() < $until) {
+    $got = grep { grep { $_ eq 'c@alias.test' } @{ $_->{rcpts} } }
+           Tern::Test::Peer::messages($peer);
+    sleep(0.1) unless $got;
+}
+ok($got, 'delivered through the CNAME of the MX host');
+
+# the MX cache: listed after use, cleared on request
+
+my (undef, $mx) = $t->tern('mx', 'list');
+like($mx // '', qr/remote\.test/, 'tern mx list shows remote.test');
+my ($rc, $cl) = $t->tern('mx', 'clear', 'remote.test');
+is($rc, 0, 'tern mx clear remote.test');
+(undef, $mx) = $t->tern('mx', 'list');
+unlike($mx // '', qr/^remote\.test/m, 'gone from the cache');
+
+# a server without DSN: NOTIFY=SUCCESS gets a "relayed" notice; without
+# SMTPUTF8: a UTF-8 local part bounces (5.6.7), an ASCII one goes
+
+like(send_msg('u@example.test', ['s@old.test'], "Subject: success\r\n\r\nx\r\n",
+              rcpt => ' NOTIFY=SUCCESS'),
+     qr/^250 /, 'queued with NOTIFY=SUCCESS for a server without DSN');
+my @o = Tern::Test::Peer::wait_messages($old, 1);
+unlike($o[0]{rcpt_lines}[0] // '', qr/NOTIFY/, 'no DSN parameters sent');
+@n = wait_notices(5);
+my ($relayed) = grep { /^Action: relayed$/m } @n;
+like($relayed // '', qr/^Subject: Successful Mail Delivery Report$/m,
+     'a relayed notice');
+
+like(send_msg('u@example.test', ["j\xc3\xb6s\xc3\xa9\@old.test", 'a@old.test'],
+              "Subject: utf8\r\n\r\nx\r\n", mail => ' SMTPUTF8'),
+     qr/^250 /, 'queued with SMTPUTF8 for a server without it');
+@o = Tern::Test::Peer::wait_messages($old, 2);
+is_deeply($o[1]{rcpts} // [], ['a@old.test'], 'the ASCII recipient went');
+unlike($o[1]{params} // '', qr/SMTPUTF8/, 'downgraded: no SMTPUTF8');
+@n = wait_notices(6);
+my ($utf) = grep { /^Status: 5\.6\.7$/m } @n;
+like($utf // '', qr/^Action: failed$/m, 'the UTF-8 one bounced with 5.6.7');
 
 $t->stop();
 

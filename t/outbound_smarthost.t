@@ -16,7 +16,7 @@ use Tern::Test;
 use Tern::Test::SMTP;
 use Tern::Test::Peer;
 
-my $t = Tern::Test->new()->has('net_dns')->has('socket_ssl')->plan(17);
+my $t = Tern::Test->new()->has('net_dns')->has('socket_ssl')->plan(19);
 
 my ($crt, $key) = Tern::Test::gen_cert($t, 'relay');
 
@@ -37,7 +37,7 @@ outbound {
     ipv6 off;
     retry 1s 2s;
     connect_timeout 2s;
-    tls none;
+    tls may;
 
     connection primary {
         host 127.0.0.1;
@@ -118,13 +118,15 @@ is(scalar(Tern::Test::Peer::messages($second)), 1,
 # routes: a sender domain and a recipient domain going direct to MX
 
 my $direct = Tern::Test::Peer::start($t, port => $t->port(8032),
-                                     name => 'direct');
+                                     name => 'direct', tls => [$crt, $key]);
 
 like(send_msg('u@example.test', 'z@direct.test', 'rcpt route'), qr/^250 /,
      'queued for a direct recipient domain');
 @m = Tern::Test::Peer::wait_messages($direct, 1);
 is_deeply($m[0]{rcpts}, ['z@direct.test'], 'went direct to the MX');
 is($m[0]{auth}, undef, 'without AUTH');
+is($m[0]{tls}, 1, 'opportunistic STARTTLS to the MX (tls may)');
+ok($t->wait_for_log(qr/TLSv1\.[23]/), 'the TLS version logged');
 
 like(send_msg('a@direct.test', 'w@far.test', 'sender route'), qr/^250 /,
      'queued from a direct sender domain');

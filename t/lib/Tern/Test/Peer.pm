@@ -1,7 +1,7 @@
 package Tern::Test::Peer;
 
 # A scripted remote SMTP server for outbound tests: it listens on
-# 127.0.0.1:PORT in a forked child (one more child per connection),
+# 127.0.0.1:PORT (or addr => '::1') in a forked child (one more child per connection),
 # records every message it accepts, and misbehaves on request.
 #
 #     my $dir = Tern::Test::Peer::start($t, port => $t->port(8030),
@@ -42,10 +42,12 @@ sub start {
     my $dir = $t->testdir() . '/peer-' . ($o{name} // $o{port});
     make_path($dir);
 
-    my $server = IO::Socket::INET->new(
-        LocalAddr => '127.0.0.1', LocalPort => $o{port}, Listen => 64,
-        ReuseAddr => 1, Proto => 'tcp')
-        or die "peer: cannot listen on $o{port}: $!\n";
+    require IO::Socket::IP;
+
+    my $server = IO::Socket::IP->new(
+        LocalHost => $o{addr} // '127.0.0.1', LocalPort => $o{port},
+        Listen => 64, ReuseAddr => 1, Proto => 'tcp')
+        or die "peer: cannot listen on $o{port}: $@\n";
 
     $t->run_daemon(sub {
         $SIG{CHLD} = 'IGNORE';
