@@ -42,8 +42,11 @@
 
 
 #define TN_MAIL_OUT_BUCKETS      4096
-/* a message whose lock is held elsewhere is tried again after this */
-#define TN_MAIL_OUT_BUSY_DELAY   5000
+/*
+ * a message whose lock is held elsewhere (an admin command rewriting it,
+ * an older worker finishing it) is tried again after this
+ */
+#define TN_MAIL_OUT_BUSY_DELAY   500
 /* a full rescan of the worker's shards, and the orphan cleanup */
 #define TN_MAIL_OUT_RESCAN       600000
 /* a destination's resolved targets are kept this long at most */
