@@ -18,7 +18,7 @@ use Tern::Test;
 use Tern::Test::SMTP;
 use Tern::Test::Peer;
 
-my $t = Tern::Test->new()->has('net_dns')->plan(56);
+my $t = Tern::Test->new()->has('net_dns')->plan(58);
 
 my $peer_port = $t->port(8030);
 
@@ -66,6 +66,8 @@ EOF
 $t->listen_ports(8025)->run();
 $t->add_domain('example.test');
 $t->add_user('u@example.test', 'secret');
+$t->add_user('f@example.test', 'secret');
+$t->tern('user', 'forward', 'f@example.test', 'fwd@remote.test');
 
 my $peer = Tern::Test::Peer::start($t, port => $peer_port, name => 'mx1');
 my $old = Tern::Test::Peer::start($t, port => $t->port(8031), name => 'old',
@@ -240,6 +242,20 @@ like(send_msg('', ['n2@null.test'], "Subject: from null\r\n\r\nx\r\n"),
      qr/^250 /, 'queued from <>');
 is(wait_queue_empty(), 0, 'gone without a notice');
 is(scalar notices(), 4, 'no notice for a null sender');
+
+# a forward: the copy that leaves carries its Delivered-To marker
+
+like(send_msg('a@b.test', ['f@example.test'], "Subject: fwd\r\n\r\nx\r\n"),
+     qr/^250 /, 'queued for a forwarding user');
+my ($fwd);
+my $wait = time() + 10;
+while (!$fwd && time() < $wait) {
+    ($fwd) = grep { grep { $_ eq 'fwd@remote.test' } @{ $_->{rcpts} } }
+             Tern::Test::Peer::messages($peer);
+    sleep(0.1) unless $fwd;
+}
+like($fwd->{data} // '', qr/\ADelivered-To: f\@example\.test\r\nReceived: /,
+     'the forwarded copy starts with Delivered-To');
 
 # an MX host that is a CNAME
 
