@@ -17,7 +17,7 @@ use Tern::Test::SMTP;
 
 ###############################################################################
 
-my $t = Tern::Test->new()->has(qw/smtp/)->plan(22);
+my $t = Tern::Test->new()->has(qw/smtp/)->plan(23);
 
 my $conf = Tern::Test::conf_base() . <<'EOF';
 mail {
@@ -34,6 +34,12 @@ $t->write_file_expand('tern.conf', $conf);
 my ($rc, $out, $err) = $t->tern('-t');
 is($rc, 0, 'tern -t: good configuration');
 like($err, qr/test is successful/, 'tern -t says so');
+
+# -h lists every admin command
+
+(undef, undef, my $help) = $t->tern('-h');
+like($help // '', qr/queue flush \[ID\]\|hold ID\|release ID\|delete ID.*mx list\|clear/s,
+     'tern -h lists the queue and mx commands');
 
 # -t on a broken one names the file and the line
 

@@ -227,6 +227,14 @@ tn_show_version_info(void)
             "       tern [-p prefix] [-c filename] user "
             "add|del|passwd|list [ADDRESS]" TN_LINEFEED
             "       tern [-p prefix] [-c filename] index rebuild ADDRESS"
+            TN_LINEFEED
+            "       tern [-p prefix] [-c filename] alias ...|user forward|"
+            "quota ... (see README)" TN_LINEFEED
+            "       tern [-p prefix] [-c filename] queue list [--json]|"
+            "json|show ID" TN_LINEFEED
+            "       tern [-p prefix] [-c filename] queue flush [ID]|"
+            "hold ID|release ID|delete ID" TN_LINEFEED
+            "       tern [-p prefix] [-c filename] mx list|clear [DOMAIN]"
             TN_LINEFEED TN_LINEFEED
             "Options:" TN_LINEFEED
             "  -?,-h         : this help" TN_LINEFEED
