@@ -101,7 +101,65 @@ static const char  tn_store_index_schema[] =
     " PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
     "CREATE UNIQUE INDEX IF NOT EXISTS messages_filename"
     " ON messages (mailbox_id, filename);"
-    "PRAGMA user_version = " tn_value(TN_STORE_INDEX_VERSION) ";";
+    "PRAGMA user_version = 1;";
+
+/*
+ * Version 2: the mailboxes of IMAP (tn_store_imap.h).  mailboxes.dir is
+ * the folder on disk ("" for INBOX, NULL for a name that is only
+ * subscribed); expunged_modseq is the highest MODSEQ whose expunges are
+ * no longer all in expunged (pruned, or from before version 2).
+ * messages.flags keeps the maildir(5) letters of the system flags;
+ * keywords is the bit set over the keywords table of the mailbox;
+ * in_new says the file is in new/ (\Recent to the next SELECT); cached
+ * says the header cache columns are filled (bit 1: the header was too
+ * large to keep).
+ */
+static const char  tn_store_index_v2[] =
+    "ALTER TABLE mailboxes ADD COLUMN dir TEXT;"
+    "ALTER TABLE mailboxes ADD COLUMN subscribed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE mailboxes ADD COLUMN special INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE mailboxes ADD COLUMN expunged_modseq INTEGER NOT NULL"
+    " DEFAULT 0;"
+    "UPDATE mailboxes SET dir = '', subscribed = 1,"
+    " expunged_modseq = highestmodseq WHERE name = 'INBOX';"
+    "ALTER TABLE messages ADD COLUMN keywords INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN in_new INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE messages SET in_new = 1 WHERE flags = '';"
+    "ALTER TABLE messages ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN header BLOB;"
+    "ALTER TABLE messages ADD COLUMN envelope TEXT;"
+    "ALTER TABLE messages ADD COLUMN bodystructure TEXT;"
+    "ALTER TABLE messages ADD COLUMN body TEXT;"
+    "ALTER TABLE messages ADD COLUMN from_ TEXT;"
+    "ALTER TABLE messages ADD COLUMN to_ TEXT;"
+    "ALTER TABLE messages ADD COLUMN cc TEXT;"
+    "ALTER TABLE messages ADD COLUMN bcc TEXT;"
+    "ALTER TABLE messages ADD COLUMN subject TEXT;"
+    "ALTER TABLE messages ADD COLUMN sort_from TEXT;"
+    "ALTER TABLE messages ADD COLUMN sort_to TEXT;"
+    "ALTER TABLE messages ADD COLUMN sort_cc TEXT;"
+    "ALTER TABLE messages ADD COLUMN sort_subject TEXT;"
+    "ALTER TABLE messages ADD COLUMN sent_date INTEGER;"
+    "ALTER TABLE messages ADD COLUMN sent_tz INTEGER;"
+    "CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);"
+    "CREATE TABLE expunged ("
+    " mailbox_id INTEGER NOT NULL,"
+    " uid INTEGER NOT NULL,"
+    " modseq INTEGER NOT NULL,"
+    " time INTEGER NOT NULL,"
+    " PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
+    "CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);"
+    "CREATE TABLE keywords ("
+    " mailbox_id INTEGER NOT NULL,"
+    " idx INTEGER NOT NULL,"
+    " name TEXT NOT NULL,"
+    " PRIMARY KEY (mailbox_id, idx)) WITHOUT ROWID;"
+    "PRAGMA user_version = 2;";
+
+static const char  *tn_store_index_migrations[] = {
+    NULL,                                   /* 0: the schema itself */
+    tn_store_index_v2                       /* 1 -> 2 */
+};
 
 
 tn_store_db_t *
@@ -600,9 +658,12 @@ static int
 tn_store_db_migrate(tn_store_db_t *db, const char *schema, int version,
     int want, tn_log_t *log)
 {
-    int  rc, fresh;
+    int           rc, fresh;
+    const char  **migrations;
 
     fresh = 0;
+    migrations = (db->kind == TN_STORE_DB_ACCOUNTS)
+                 ? tn_store_accounts_migrations : tn_store_index_migrations;
 
     if (version == 0) {
         rc = tn_store_db_exec(db, schema, log);
@@ -616,7 +677,7 @@ tn_store_db_migrate(tn_store_db_t *db, const char *schema, int version,
     }
 
     for ( /* void */ ; version < want; version++) {
-        rc = tn_store_db_exec(db, tn_store_accounts_migrations[version], log);
+        rc = tn_store_db_exec(db, migrations[version], log);
         if (rc != SQLITE_OK) {
             tn_store_db_log(db, log, rc, "migrating the schema");
             return rc;
@@ -749,8 +810,8 @@ static const char  tn_store_inbox_select_sql[] =
     " WHERE name = ?1";
 
 static const char  tn_store_inbox_insert_sql[] =
-    "INSERT INTO mailboxes (name, uidvalidity, uidnext, highestmodseq)"
-    " VALUES (?1, ?2, 1, 1)";
+    "INSERT INTO mailboxes (name, uidvalidity, uidnext, highestmodseq, dir,"
+    " subscribed) VALUES (?1, ?2, 1, 1, '', 1)";
 
 static const char  tn_store_inbox_update_sql[] =
     "UPDATE mailboxes SET uidnext = ?1, highestmodseq = ?2 WHERE id = ?3";

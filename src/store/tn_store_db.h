@@ -11,6 +11,7 @@
 #include <tn_config.h>
 #include <tn_core.h>
 #include <tn_store.h>
+#include <tn_store_imap.h>
 
 #include <sqlite3.h>
 
@@ -32,7 +33,8 @@
 /* PRAGMA user_version of each kind of database */
 /* 2: aliases; users.forward_to, forward_keep, quota_bytes */
 #define TN_STORE_ACCOUNTS_VERSION  2
-#define TN_STORE_INDEX_VERSION     1
+/* 2: folders, flags, keywords, expunged, the header cache (IMAP) */
+#define TN_STORE_INDEX_VERSION     2
 
 #define TN_STORE_INBOX          "INBOX"
 
@@ -186,6 +188,9 @@ tn_store_db_t *tn_store_index_open(tn_store_conf_t *conf,
  */
 tn_int_t tn_store_quota_tx(tn_store_conf_t *conf, tn_store_db_t *db,
     tn_store_user_t *u, off_t size, tn_log_t *log);
+/* the quota of u in bytes (0: none), from tern.db */
+tn_int_t tn_store_quota_get(tn_store_conf_t *conf, tn_store_user_t *u,
+    off_t *quota, tn_log_t *log);
 
 /* a file name that is safe to use relative to a directory fd */
 tn_int_t tn_store_name_safe(const u_char *name, size_t len);
@@ -208,6 +213,178 @@ void tn_store_write_escaped(tn_fd_t fd, const char *prefix, u_char *s,
 /* a synced copy of a file where a hard link cannot be made */
 tn_int_t tn_store_copy_synced(tn_fd_t src, tn_fd_t dirfd, const char *name,
     off_t size);
+
+
+/*
+ * Folders and their sync with the index (tn_store_index.c), shared with
+ * the IMAP store (tn_store_mbox.c, tn_store_folder.c).
+ */
+
+/* a file found in new/ or cur/ */
+typedef struct {
+    u_char              *name;         /* as on disk, NUL-terminated */
+    size_t               len;
+    size_t               base_len;     /* up to ':' */
+    tn_uint_t            cur;          /* 0: new/, 1: cur/ */
+    off_t                size;
+    off_t                vsize;        /* -1: not known yet */
+    time_t               mtime;
+    long                 mtime_ns;     /* orders files of one second */
+    uint32_t             uid;          /* its row at the first read */
+    unsigned             dup:1;        /* same base name as another */
+    unsigned             gone:1;       /* vanished while we looked */
+    unsigned             matched:1;    /* has a row now */
+    unsigned             inserted:1;   /* got its row from this sync */
+} tn_store_file_t;
+
+/* a row of the index */
+typedef struct {
+    uint32_t             uid;
+    u_char              *filename;
+    size_t               len;
+    off_t                size;
+    off_t                vsize;
+    time_t               internaldate;
+    tn_store_file_t     *file;
+    unsigned             deleted:1;
+    unsigned             in_new:1;
+} tn_store_row_t;
+
+/* a folder being synced: INBOX (dir "") or a Maildir++ folder */
+typedef struct {
+    tn_store_conf_t     *conf;
+    tn_store_user_t     *u;
+    tn_log_t            *log;
+    tn_pool_t           *pool;
+    tn_fd_t              fds[5];       /* the folder, tmp/, new/, cur/,
+                                          and the Maildir */
+    struct stat          st;           /* of the Maildir: its owner */
+    tn_array_t          *files;        /* sorted by base name */
+    char                 index[PATH_MAX + sizeof("/index.db")];
+    char                 path[PATH_MAX];   /* of the folder */
+    const char          *dir;          /* "" for INBOX, else ".Name" */
+    unsigned             changed:1;    /* a commit changed the mailbox */
+    unsigned             scanned:1;    /* files is the directory now */
+} tn_store_md_t;
+
+#define TN_STORE_MD_ROOT        4
+
+/*
+ * Opens the folder dir ("" for INBOX) of u.  TN_OK; TN_DECLINED: the
+ * folder does not exist (not logged); TN_ERROR (logged).
+ */
+tn_int_t tn_store_md_open(tn_store_md_t *md, tn_store_conf_t *conf,
+    tn_store_user_t *u, const char *dir, tn_log_t *log);
+void tn_store_md_close(tn_store_md_t *md);
+tn_int_t tn_store_md_scan(tn_store_md_t *md);
+tn_store_file_t *tn_store_md_find(tn_store_md_t *md, u_char *name,
+    size_t len);
+
+/* the pieces of a sync, for tn_store_rebuild.c */
+tn_int_t tn_store_md_vsizes(tn_store_md_t *md, tn_uint_t all);
+/* the INBOX row without making it (mr->id 0: none); SQLite codes */
+int tn_store_inbox_find(tn_store_db_t *db, tn_store_mbox_row_t *mr,
+    tn_log_t *log);
+int tn_store_rows_read(tn_store_db_t *db, tn_store_md_t *md, int64_t mbox,
+    tn_array_t **rows);
+void tn_store_rows_match(tn_store_md_t *md, tn_array_t *rows);
+/* under BEGIN IMMEDIATE: rows and files made to agree; SQLite codes */
+int tn_store_sync_apply(tn_store_md_t *md, tn_store_db_t *db,
+    tn_store_mbox_row_t *mr, tn_array_t *rows, uint32_t uidnext_a);
+int tn_store_insert_files(tn_store_md_t *md, tn_store_db_t *db,
+    tn_store_mbox_row_t *mr, tn_uint_t keep);
+
+/*
+ * The row of mailbox mr->id (mr->id 0: INBOX, created if missing) into
+ * mr.  SQLITE_OK; SQLITE_NOTFOUND: no such mailbox (or no folder).
+ */
+int tn_store_mbox_row_read(tn_store_md_t *md, tn_store_db_t *db,
+    tn_store_mbox_row_t *mr);
+
+/*
+ * Syncs the folder of md with mailbox mr->id (0: INBOX) and commits:
+ * new files get rows (flags from their names, modseq), rows whose file
+ * is gone go to expunged, in_new follows the files.  *rows gets the
+ * rows as they were before the new files were added (with file set).
+ * Calls tn_store_changed() when something changed.  SQLite codes.
+ */
+int tn_store_sync_rows(tn_store_md_t *md, tn_store_db_t *db,
+    tn_store_mbox_row_t *mr, tn_array_t **rows);
+
+/*
+ * Inside a write transaction: removes the row uid of mailbox mr->id and
+ * records it in expunged with ++mr->highestmodseq (the caller writes mr
+ * back with tn_store_inbox_put()).  SQLite codes.
+ */
+int tn_store_expunged_add(tn_store_db_t *db, tn_store_mbox_row_t *mr,
+    uint32_t uid, tn_log_t *log);
+
+/*
+ * Expunges uids of mailbox mr->id of the open folder md: names, files
+ * (unlinked, directories synced), then the rows.  names: n pointers in
+ * md->pool; on return names[i] is NULL for each uid not removed.
+ */
+tn_int_t tn_store_expunge_uids(tn_store_md_t *md, tn_store_db_t *db,
+    tn_store_mbox_row_t *mr, uint32_t *uids, tn_uint_t n, u_char **names);
+
+/* system flags (TN_STORE_F_*) from maildir(5) letters, and back */
+uint32_t tn_store_flags_parse(const u_char *p, size_t len);
+u_char *tn_store_flags_letters(u_char *dst, uint32_t flags);
+#define TN_STORE_FLAGS_LEN      8
+
+/* a mailbox row found by name (tn_store_folder.c) */
+typedef struct {
+    int64_t              id;           /* 0: INBOX without a row yet */
+    uint32_t             uidvalidity;
+    uint32_t             uidnext;
+    uint64_t             highestmodseq;
+    tn_uint_t            special;
+    unsigned             folder:1;     /* it has a folder (dir) */
+    unsigned             subscribed:1;
+    u_char               name[TN_STORE_MBOX_NAME_MAX + 1];
+    size_t               name_len;
+    char                 dir[NAME_MAX + 1];   /* "" for INBOX */
+} tn_store_mbox_ref_t;
+
+/*
+ * Checks and normalizes name ("inbox" -> "INBOX") into ref->name and
+ * finds its row; a name not in the index makes the folder list sync
+ * with the directory once.  TN_OK: a mailbox with a folder; TN_DECLINED
+ * (*reason): an invalid name or no such mailbox; TN_ERROR.
+ */
+tn_int_t tn_store_mbox_find(tn_store_conf_t *conf, tn_store_user_t *u,
+    tn_store_db_t *db, tn_str_t *name, tn_store_mbox_ref_t *ref,
+    const char **reason, tn_log_t *log);
+
+/* the counts of mailbox id (messages, unseen, recent, deleted, size) */
+tn_int_t tn_store_mbox_counts(tn_store_db_t *db, int64_t id,
+    tn_store_mbox_info_t *info, tn_log_t *log);
+
+/* a folder's name on disk: ".x", no "/", not ".."; TN_OK or TN_ERROR */
+tn_int_t tn_store_folder_dir_safe(const u_char *dir, size_t len);
+
+/*
+ * The header cache columns of messages and their parameters from ?n on
+ * (16 of them); tn_store_cache_bind() binds c (NULL: "not cached").
+ */
+#define TN_STORE_CACHE_COLUMNS                                               \
+    "cached, header, envelope, bodystructure, body, from_, to_, cc, bcc,"    \
+    " subject, sort_from, sort_to, sort_cc, sort_subject, sent_date, sent_tz"
+#define TN_STORE_CACHE_PARAMS(n)                                             \
+    "?" #n ", ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+#define TN_STORE_CACHE_NCOLUMNS  16
+
+void tn_store_cache_bind(sqlite3_stmt *stmt, int first, tn_store_cache_t *c);
+
+/* calls tn_store_changed(u->id) when it is set */
+void tn_store_notify(tn_store_user_t *u);
+
+/*
+ * A new unique Maildir base name "<sec>.M<usec>P<pid>Q<n>.<host>,S=,W="
+ * into buf (NAME_MAX + 1 bytes); returns its length.
+ */
+size_t tn_store_make_name(tn_store_conf_t *conf, u_char *buf, off_t size,
+    off_t vsize);
 
 
 #endif /* _TN_STORE_DB_H_INCLUDED_ */

@@ -14,11 +14,13 @@
 
 /*
  * The per-user index and its reconciliation with the Maildir, which is
- * the truth (SECURITY-CHECKLIST R2): a sync adds files the index lacks
- * and drops rows whose file is gone; a rebuild makes the index again,
- * keeping UIDs when it can and otherwise moving to a greater UIDVALIDITY.
- * A UID is never given out twice under one UIDVALIDITY: uidnext only
- * grows, inside BEGIN IMMEDIATE transactions.
+ * the truth (SECURITY-CHECKLIST R2), for INBOX and each folder: a sync
+ * adds files the index lacks (each with a MODSEQ of its own and the
+ * flags of its name) and moves rows whose file is gone to expunged; a
+ * rebuild (tn_store_rebuild.c) makes the index again, keeping UIDs when
+ * it can and otherwise moving to a greater UIDVALIDITY.  A UID is never
+ * given out twice under one UIDVALIDITY: uidnext only grows, inside
+ * BEGIN IMMEDIATE transactions.
  *
  * Names found on disk are data: only regular files owned by the owner of
  * the Maildir count (no symlinks, devices or planted hard links to other
@@ -27,69 +29,17 @@
  */
 
 
-/* a file found in new/ or cur/ */
-typedef struct {
-    u_char              *name;         /* as on disk, NUL-terminated */
-    size_t               len;
-    size_t               base_len;     /* up to ':' */
-    tn_uint_t            cur;          /* 0: new/, 1: cur/ */
-    off_t                size;
-    off_t                vsize;        /* -1: not known yet */
-    time_t               mtime;
-    long                 mtime_ns;     /* orders files of one second */
-    uint32_t             uid;          /* its row at the first read */
-    unsigned             dup:1;        /* same base name as another */
-    unsigned             gone:1;       /* vanished while we looked */
-    unsigned             matched:1;    /* has a row now */
-    unsigned             inserted:1;   /* got its row from this sync */
-} tn_store_file_t;
-
-/* a row of the index */
-typedef struct {
-    uint32_t             uid;
-    u_char              *filename;
-    size_t               len;
-    off_t                size;
-    off_t                vsize;
-    time_t               internaldate;
-    tn_store_file_t     *file;
-    unsigned             deleted:1;
-} tn_store_row_t;
-
-typedef struct {
-    tn_store_conf_t     *conf;
-    tn_store_user_t     *u;
-    tn_log_t            *log;
-    tn_pool_t           *pool;
-    tn_fd_t              fds[4];       /* the Maildir, tmp/, new/, cur/ */
-    struct stat          st;           /* of the Maildir: its owner */
-    tn_array_t          *files;        /* sorted by base name */
-    char                 index[PATH_MAX + sizeof("/index.db")];
-} tn_store_md_t;
-
-
-static tn_int_t tn_store_md_open(tn_store_md_t *md, tn_store_conf_t *conf,
-    tn_store_user_t *u, tn_log_t *log);
-static void tn_store_md_close(tn_store_md_t *md);
-static tn_int_t tn_store_md_scan(tn_store_md_t *md);
+static tn_int_t tn_store_md_open_dirs(tn_store_md_t *md);
 static tn_int_t tn_store_md_scan_dir(tn_store_md_t *md, tn_uint_t cur);
 static int tn_store_file_cmp(const void *one, const void *two);
 static int tn_store_file_age_cmp(const void *one, const void *two);
-static tn_store_file_t *tn_store_md_find(tn_store_md_t *md, u_char *name,
-    size_t len);
 static void tn_store_md_clean_tmp(tn_store_md_t *md);
-static tn_int_t tn_store_md_vsizes(tn_store_md_t *md, tn_uint_t all);
-static int tn_store_rows_read(tn_store_db_t *db, tn_store_md_t *md,
-    int64_t mbox, tn_array_t **rows);
-static void tn_store_rows_match(tn_store_md_t *md, tn_array_t *rows);
-static int tn_store_inbox_find(tn_store_db_t *db, tn_store_mbox_row_t *mr,
-    tn_log_t *log);
 static int tn_store_sync(tn_store_md_t *md, tn_store_db_t *db,
     tn_store_mailbox_t *mb);
-static int tn_store_sync_apply(tn_store_md_t *md, tn_store_db_t *db,
-    tn_store_mbox_row_t *mr, tn_array_t *rows, uint32_t uidnext_a);
-static int tn_store_insert_files(tn_store_md_t *md, tn_store_db_t *db,
-    tn_store_mbox_row_t *mr, tn_uint_t keep);
+static int tn_store_expunged_prune(tn_store_db_t *db,
+    tn_store_mbox_row_t *mr, tn_log_t *log);
+static int tn_store_sync_update(tn_store_md_t *md, tn_store_db_t *db,
+    tn_store_mbox_row_t *mr, tn_store_row_t *r, tn_store_file_t *f);
 static tn_int_t tn_store_mailbox_fill(tn_store_md_t *md,
     tn_store_mailbox_t *mb, tn_array_t *rows);
 static void tn_store_uidl(u_char *name, size_t len, char *uidl);
@@ -97,20 +47,44 @@ static void tn_store_uidl_hex(u_char *name, size_t len, char *uidl);
 static void tn_store_uidl_unique(tn_store_mailbox_t *mb, tn_pool_t *pool);
 static int tn_store_uidl_cmp(const void *one, const void *two);
 static tn_int_t tn_store_expunge_names(tn_store_md_t *md, tn_store_db_t *db,
-    int64_t mbox, uint32_t *uids, tn_uint_t n, u_char **names);
+    int64_t mbox, uint32_t *uids, tn_uint_t n, u_char **names,
+    uint32_t *flags);
 static tn_int_t tn_store_expunge_files(tn_store_md_t *md, u_char **names,
-    tn_uint_t n);
+    uint32_t *flags, tn_uint_t n);
+static tn_int_t tn_store_unlink_cur(tn_store_md_t *md, u_char *base,
+    size_t len, uint32_t flags);
 static tn_int_t tn_store_expunge_rows(tn_store_md_t *md, tn_store_db_t *db,
     tn_store_mbox_row_t *mr, uint32_t *uids, tn_uint_t n, u_char **names);
-static tn_int_t tn_store_rebuild(tn_store_md_t *md);
-static tn_int_t tn_store_rebuild_keep(tn_store_md_t *md, tn_store_db_t *db,
-    uint32_t *old);
-static tn_int_t tn_store_rebuild_new(tn_store_md_t *md, uint32_t old);
 
 
 static const char  tn_store_rows_sql[] =
-    "SELECT uid, filename, size, vsize, internaldate FROM messages"
+    "SELECT uid, filename, size, vsize, internaldate, in_new FROM messages"
     " WHERE mailbox_id = ?1 ORDER BY uid";
+
+static const char  tn_store_row_new_sql[] =
+    "UPDATE messages SET in_new = ?1 WHERE mailbox_id = ?2 AND uid = ?3";
+
+static const char  tn_store_expunged_sql[] =
+    "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq, time)"
+    " VALUES (?1, ?2, ?3, ?4)";
+
+/* what to prune: 30 days old, or beyond the 100,000 newest */
+static const char  tn_store_prune_find_sql[] =
+    "SELECT max(modseq) FROM (SELECT modseq FROM expunged"
+    " WHERE mailbox_id = ?1 AND time < ?2 UNION ALL"
+    " SELECT modseq FROM (SELECT modseq FROM expunged WHERE mailbox_id = ?1"
+    " ORDER BY modseq DESC LIMIT -1 OFFSET 100000))";
+
+static const char  tn_store_prune_sql[] =
+    "DELETE FROM expunged WHERE mailbox_id = ?1 AND modseq <= ?2";
+
+static const char  tn_store_prune_mark_sql[] =
+    "UPDATE mailboxes SET expunged_modseq = max(expunged_modseq, ?2)"
+    " WHERE id = ?1";
+
+static const char  tn_store_mbox_row_sql[] =
+    "SELECT uidvalidity, uidnext, highestmodseq FROM mailboxes"
+    " WHERE id = ?1 AND dir = ?2";
 
 static const char  tn_store_row_update_sql[] =
     "UPDATE messages SET size = ?1, vsize = ?2 WHERE mailbox_id = ?3"
@@ -121,21 +95,16 @@ static const char  tn_store_row_delete_sql[] =
 
 static const char  tn_store_row_insert_sql[] =
     "INSERT INTO messages (mailbox_id, uid, filename, size, vsize,"
-    " internaldate, flags, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-
-static const char  tn_store_rows_clear_sql[] =
-    "DELETE FROM messages WHERE mailbox_id = ?1";
+    " internaldate, flags, modseq, in_new)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
 static const char  tn_store_filename_sql[] =
-    "SELECT filename FROM messages WHERE mailbox_id = ?1 AND uid = ?2";
+    "SELECT filename, flags FROM messages WHERE mailbox_id = ?1"
+    " AND uid = ?2";
 
 static const char  tn_store_inbox_find_sql[] =
     "SELECT id, uidvalidity, uidnext, highestmodseq FROM mailboxes"
     " WHERE name = 'INBOX'";
-
-static const char  tn_store_inbox_new_sql[] =
-    "INSERT INTO mailboxes (name, uidvalidity, uidnext, highestmodseq)"
-    " VALUES ('INBOX', ?1, 1, 1)";
 
 
 tn_store_db_t *
@@ -180,31 +149,50 @@ tn_store_index_open(tn_store_conf_t *conf, tn_store_user_t *u, tn_log_t *log)
 }
 
 
-static tn_int_t
+tn_int_t
 tn_store_md_open(tn_store_md_t *md, tn_store_conf_t *conf,
-    tn_store_user_t *u, tn_log_t *log)
+    tn_store_user_t *u, const char *dir, tn_log_t *log)
 {
+    tn_int_t  rc;
+
     tn_memzero(md, sizeof(tn_store_md_t));
 
     md->conf = conf;
     md->u = u;
     md->log = log;
+    md->dir = dir;
     md->fds[0] = TN_INVALID_FILE;
+    md->fds[1] = TN_INVALID_FILE;
+    md->fds[2] = TN_INVALID_FILE;
+    md->fds[3] = TN_INVALID_FILE;
+    md->fds[TN_STORE_MD_ROOT] = TN_INVALID_FILE;
 
     *tn_sprintf((u_char *) md->index, "%s/index.db", u->maildir) = '\0';
 
-    if (tn_store_maildir_open(u, &md->fds[0], &md->fds[1], &md->fds[2],
-                              &md->fds[3], &md->st)
-        != TN_OK)
-    {
-        tn_log_error(TN_LOG_ERR, log, tn_errno,
-                     "store: opening the Maildir \"%s\" failed", u->maildir);
+    if (strlen(u->maildir) + 1 + strlen(dir) >= PATH_MAX) {
+        tn_log_error(TN_LOG_ERR, log, 0, "store: folder path too long: %s/%s",
+                     u->maildir, dir);
         return TN_ERROR;
+    }
+
+    *tn_sprintf((u_char *) md->path, "%s%s%s", u->maildir, dir[0] ? "/" : "",
+                dir) = '\0';
+
+    rc = tn_store_md_open_dirs(md);
+    if (rc != TN_OK) {
+        if (rc == TN_ERROR) {
+            tn_log_error(TN_LOG_ERR, log, tn_errno,
+                         "store: opening the Maildir \"%s\" failed",
+                         md->path);
+        }
+
+        tn_store_close_fds(md->fds, 5);
+        return rc;
     }
 
     md->pool = tn_create_pool(TN_DEFAULT_POOL_SIZE, log);
     if (md->pool == NULL) {
-        tn_store_close_fds(md->fds, 4);
+        tn_store_close_fds(md->fds, 5);
         return TN_ERROR;
     }
 
@@ -218,10 +206,56 @@ tn_store_md_open(tn_store_md_t *md, tn_store_conf_t *conf,
 }
 
 
-static void
+static tn_int_t
+tn_store_md_open_dirs(tn_store_md_t *md)
+{
+    tn_fd_t     root;
+    tn_uint_t   i;
+
+    static const char  *names[] = { "tmp", "new", "cur" };
+
+    if (tn_store_maildir_open(md->u, &md->fds[TN_STORE_MD_ROOT], NULL, NULL,
+                              NULL, &md->st)
+        != TN_OK)
+    {
+        return TN_ERROR;
+    }
+
+    root = md->fds[TN_STORE_MD_ROOT];
+
+    if (md->dir[0] == '\0') {
+        md->fds[0] = dup(root);
+
+    } else {
+        md->fds[0] = openat(root, md->dir,
+                            O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
+
+        if (md->fds[0] == -1 && errno == TN_ENOENT) {
+            return TN_DECLINED;
+        }
+    }
+
+    if (md->fds[0] == -1) {
+        return TN_ERROR;
+    }
+
+    for (i = 0; i < 3; i++) {
+        md->fds[1 + i] = openat(md->fds[0], names[i],
+                                O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
+        if (md->fds[1 + i] == -1) {
+            return (md->dir[0] && errno == TN_ENOENT) ? TN_DECLINED
+                                                      : TN_ERROR;
+        }
+    }
+
+    return TN_OK;
+}
+
+
+void
 tn_store_md_close(tn_store_md_t *md)
 {
-    tn_store_close_fds(md->fds, 4);
+    tn_store_close_fds(md->fds, 5);
 
     if (md->pool) {
         tn_destroy_pool(md->pool);
@@ -230,13 +264,14 @@ tn_store_md_close(tn_store_md_t *md)
 }
 
 
-static tn_int_t
+tn_int_t
 tn_store_md_scan(tn_store_md_t *md)
 {
     tn_uint_t         i;
     tn_store_file_t  *f;
 
     md->files->nelts = 0;
+    md->scanned = 1;
 
     /*
      * new/ before cur/: a file another process moves from new/ to cur/
@@ -261,7 +296,7 @@ tn_store_md_scan(tn_store_md_t *md)
             f[i].dup = 1;
             tn_log_error(TN_LOG_WARN, md->log, 0,
                          "store: \"%s/%s/%s\" duplicates another message, "
-                         "ignored", md->u->maildir, f[i].cur ? "cur" : "new",
+                         "ignored", md->path, f[i].cur ? "cur" : "new",
                          f[i].name);
         }
     }
@@ -285,7 +320,7 @@ tn_store_md_scan_dir(tn_store_md_t *md, tn_uint_t cur)
     fd = openat(dfd, ".", O_RDONLY|O_DIRECTORY|O_CLOEXEC);
     if (fd == -1 || (dir = fdopendir(fd)) == NULL) {
         tn_log_error(TN_LOG_ERR, md->log, tn_errno,
-                     "store: opendir(\"%s/%s\") failed", md->u->maildir,
+                     "store: opendir(\"%s/%s\") failed", md->path,
                      cur ? "cur" : "new");
         if (fd != -1) {
             close(fd);
@@ -301,7 +336,7 @@ tn_store_md_scan_dir(tn_store_md_t *md, tn_uint_t cur)
         if (de == NULL) {
             if (errno) {
                 tn_log_error(TN_LOG_ERR, md->log, tn_errno,
-                             "store: readdir(\"%s\") failed", md->u->maildir);
+                             "store: readdir(\"%s\") failed", md->path);
                 closedir(dir);
                 return TN_ERROR;
             }
@@ -323,7 +358,7 @@ tn_store_md_scan_dir(tn_store_md_t *md, tn_uint_t cur)
         if (!S_ISREG(sb.st_mode) || sb.st_uid != md->st.st_uid) {
             tn_log_error(TN_LOG_WARN, md->log, 0,
                          "store: \"%s/%s/%s\" is not a regular file of the "
-                         "Maildir's owner, ignored", md->u->maildir,
+                         "Maildir's owner, ignored", md->path,
                          cur ? "cur" : "new", de->d_name);
             continue;
         }
@@ -404,7 +439,7 @@ tn_store_file_age_cmp(const void *one, const void *two)
 }
 
 
-static tn_store_file_t *
+tn_store_file_t *
 tn_store_md_find(tn_store_md_t *md, u_char *name, size_t len)
 {
     int               rc;
@@ -485,7 +520,7 @@ tn_store_md_clean_tmp(tn_store_md_t *md)
             if (unlinkat(md->fds[1], de->d_name, 0) == 0) {
                 tn_log_error(TN_LOG_INFO, md->log, 0,
                              "store: removed stale \"%s/tmp/%s\"",
-                             md->u->maildir, de->d_name);
+                             md->path, de->d_name);
             }
         }
     }
@@ -559,7 +594,7 @@ tn_store_file_vsize(tn_fd_t dirfd, const char *name, struct stat *sb,
 }
 
 
-static tn_int_t
+tn_int_t
 tn_store_md_vsizes(tn_store_md_t *md, tn_uint_t all)
 {
     tn_int_t          rc;
@@ -595,7 +630,7 @@ tn_store_md_vsizes(tn_store_md_t *md, tn_uint_t all)
 }
 
 
-static int
+int
 tn_store_inbox_find(tn_store_db_t *db, tn_store_mbox_row_t *mr,
     tn_log_t *log)
 {
@@ -628,7 +663,7 @@ tn_store_inbox_find(tn_store_db_t *db, tn_store_mbox_row_t *mr,
 }
 
 
-static int
+int
 tn_store_rows_read(tn_store_db_t *db, tn_store_md_t *md, int64_t mbox,
     tn_array_t **rows)
 {
@@ -686,6 +721,7 @@ tn_store_rows_read(tn_store_db_t *db, tn_store_md_t *md, int64_t mbox,
         r->size = sqlite3_column_int64(stmt, 2);
         r->vsize = sqlite3_column_int64(stmt, 3);
         r->internaldate = sqlite3_column_int64(stmt, 4);
+        r->in_new = sqlite3_column_int(stmt, 5) ? 1 : 0;
     }
 
     sqlite3_reset(stmt);
@@ -699,7 +735,7 @@ tn_store_rows_read(tn_store_db_t *db, tn_store_md_t *md, int64_t mbox,
 }
 
 
-static void
+void
 tn_store_rows_match(tn_store_md_t *md, tn_array_t *rows)
 {
     tn_uint_t        i;
@@ -729,7 +765,7 @@ tn_store_mailbox_load(tn_store_conf_t *conf, tn_store_user_t *u,
 
     tn_memzero(mb, sizeof(tn_store_mailbox_t));
 
-    if (tn_store_md_open(&md, conf, u, log) != TN_OK) {
+    if (tn_store_md_open(&md, conf, u, "", log) != TN_OK) {
         return TN_ERROR;
     }
 
@@ -781,11 +817,86 @@ static int
 tn_store_sync(tn_store_md_t *md, tn_store_db_t *db, tn_store_mailbox_t *mb)
 {
     int                   rc;
-    uint32_t              uidnext_a;
-    tn_uint_t             i;
     tn_array_t           *rows;
-    tn_store_row_t       *r;
     tn_store_mbox_row_t   mr;
+
+    mr.id = 0;
+
+    rc = tn_store_sync_rows(md, db, &mr, &rows);
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+
+    mb->uidvalidity = mr.uidvalidity;
+    mb->uidnext = mr.uidnext;
+
+    if (tn_store_mailbox_fill(md, mb, rows) != TN_OK) {
+        return SQLITE_NOMEM;
+    }
+
+    return SQLITE_OK;
+}
+
+
+int
+tn_store_mbox_row_read(tn_store_md_t *md, tn_store_db_t *db,
+    tn_store_mbox_row_t *mr)
+{
+    int            rc;
+    int64_t        next;
+    sqlite3_stmt  *stmt;
+
+    if (md->dir[0] == '\0') {
+        if (tn_store_inbox_get(db, md->fds[TN_STORE_MD_ROOT], mr, &rc,
+                               md->log)
+            != TN_OK)
+        {
+            return (rc == SQLITE_OK) ? SQLITE_ERROR : rc;
+        }
+
+        return SQLITE_OK;
+    }
+
+    stmt = tn_store_db_stmt(db, tn_store_mbox_row_sql, md->log);
+    if (stmt == NULL) {
+        return SQLITE_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, mr->id);
+    sqlite3_bind_text(stmt, 2, md->dir, -1, SQLITE_STATIC);
+
+    rc = sqlite3_step(stmt);
+
+    if (rc == SQLITE_ROW) {
+        mr->uidvalidity = (uint32_t) sqlite3_column_int64(stmt, 0);
+        next = sqlite3_column_int64(stmt, 1);
+        mr->highestmodseq = sqlite3_column_int64(stmt, 2);
+        mr->uidnext = (next < 1 || next > UINT32_MAX) ? UINT32_MAX
+                                                      : (uint32_t) next;
+        rc = SQLITE_OK;
+
+    } else if (rc == SQLITE_DONE) {
+        /* deleted or renamed meanwhile */
+        rc = SQLITE_NOTFOUND;
+
+    } else {
+        tn_store_db_log(db, md->log, rc, "reading a mailbox");
+    }
+
+    sqlite3_reset(stmt);
+
+    return rc;
+}
+
+
+int
+tn_store_sync_rows(tn_store_md_t *md, tn_store_db_t *db,
+    tn_store_mbox_row_t *mr, tn_array_t **rows)
+{
+    int               rc;
+    uint32_t          uidnext_a;
+    tn_uint_t         i;
+    tn_store_row_t   *r;
 
     /*
      * Phase A, without the write lock: read the rows, then the
@@ -801,10 +912,15 @@ tn_store_sync(tn_store_md_t *md, tn_store_db_t *db, tn_store_mailbox_t *mb)
         return rc;
     }
 
-    rc = tn_store_inbox_find(db, &mr, md->log);
+    if (md->dir[0] == '\0') {
+        rc = tn_store_inbox_find(db, mr, md->log);
+
+    } else {
+        rc = tn_store_mbox_row_read(md, db, mr);
+    }
 
     if (rc == SQLITE_OK) {
-        rc = tn_store_rows_read(db, md, mr.id, &rows);
+        rc = tn_store_rows_read(db, md, mr->id, rows);
     }
 
     tn_store_db_rollback(db, md->log);
@@ -813,17 +929,17 @@ tn_store_sync(tn_store_md_t *md, tn_store_db_t *db, tn_store_mailbox_t *mb)
         return rc;
     }
 
-    uidnext_a = mr.id ? mr.uidnext : 1;
+    uidnext_a = mr->id ? mr->uidnext : 1;
 
     if (tn_store_md_scan(md) != TN_OK) {
         return SQLITE_IOERR;
     }
 
-    tn_store_rows_match(md, rows);
+    tn_store_rows_match(md, *rows);
 
-    r = rows->elts;
+    r = (*rows)->elts;
 
-    for (i = 0; i < rows->nelts; i++) {
+    for (i = 0; i < (*rows)->nelts; i++) {
         if (r[i].file && !r[i].file->dup) {
             r[i].file->uid = r[i].uid;
 
@@ -844,18 +960,19 @@ tn_store_sync(tn_store_md_t *md, tn_store_db_t *db, tn_store_mailbox_t *mb)
         return rc;
     }
 
-    if (tn_store_inbox_get(db, md->fds[0], &mr, &rc, md->log) != TN_OK) {
-        goto failed;
-    }
-
-    rc = tn_store_rows_read(db, md, mr.id, &rows);
+    rc = tn_store_mbox_row_read(md, db, mr);
     if (rc != SQLITE_OK) {
         goto failed;
     }
 
-    tn_store_rows_match(md, rows);
+    rc = tn_store_rows_read(db, md, mr->id, rows);
+    if (rc != SQLITE_OK) {
+        goto failed;
+    }
 
-    rc = tn_store_sync_apply(md, db, &mr, rows, uidnext_a);
+    tn_store_rows_match(md, *rows);
+
+    rc = tn_store_sync_apply(md, db, mr, *rows, uidnext_a);
     if (rc != SQLITE_OK) {
         goto failed;
     }
@@ -865,11 +982,8 @@ tn_store_sync(tn_store_md_t *md, tn_store_db_t *db, tn_store_mailbox_t *mb)
         return rc;
     }
 
-    mb->uidvalidity = mr.uidvalidity;
-    mb->uidnext = mr.uidnext;
-
-    if (tn_store_mailbox_fill(md, mb, rows) != TN_OK) {
-        return SQLITE_NOMEM;
+    if (md->changed) {
+        tn_store_notify(md->u);
     }
 
     return SQLITE_OK;
@@ -881,18 +995,16 @@ failed:
 }
 
 
-static int
+int
 tn_store_sync_apply(tn_store_md_t *md, tn_store_db_t *db,
     tn_store_mbox_row_t *mr, tn_array_t *rows, uint32_t uidnext_a)
 {
     int               rc;
-    int64_t           modseq;
-    tn_uint_t         i, changed;
-    sqlite3_stmt     *stmt;
+    tn_uint_t         i, expunged;
     tn_store_row_t   *r;
     tn_store_file_t  *f;
 
-    changed = 0;
+    expunged = 0;
     r = rows->elts;
 
     for (i = 0; i < rows->nelts; i++) {
@@ -901,34 +1013,11 @@ tn_store_sync_apply(tn_store_md_t *md, tn_store_db_t *db,
         if (f && !f->dup && !f->gone && !f->matched) {
             f->matched = 1;
 
-            if (f->vsize == -1 || (f->size == r[i].size
-                                   && f->vsize == r[i].vsize))
-            {
-                continue;
-            }
-
-            /* the file changed since it was indexed (F3: trust the disk) */
-
-            stmt = tn_store_db_stmt(db, tn_store_row_update_sql, md->log);
-            if (stmt == NULL) {
-                return SQLITE_ERROR;
-            }
-
-            sqlite3_bind_int64(stmt, 1, f->size);
-            sqlite3_bind_int64(stmt, 2, f->vsize);
-            sqlite3_bind_int64(stmt, 3, mr->id);
-            sqlite3_bind_int64(stmt, 4, r[i].uid);
-
-            rc = sqlite3_step(stmt);
-            sqlite3_reset(stmt);
-
-            if (rc != SQLITE_DONE) {
-                tn_store_db_log(db, md->log, rc, "updating the index");
+            rc = tn_store_sync_update(md, db, mr, &r[i], f);
+            if (rc != SQLITE_OK) {
                 return rc;
             }
 
-            r[i].size = f->size;
-            r[i].vsize = f->vsize;
             continue;
         }
 
@@ -941,41 +1030,142 @@ tn_store_sync_apply(tn_store_md_t *md, tn_store_db_t *db,
             continue;
         }
 
-        stmt = tn_store_db_stmt(db, tn_store_row_delete_sql, md->log);
-        if (stmt == NULL) {
-            return SQLITE_ERROR;
-        }
-
-        sqlite3_bind_int64(stmt, 1, mr->id);
-        sqlite3_bind_int64(stmt, 2, r[i].uid);
-
-        rc = sqlite3_step(stmt);
-        sqlite3_reset(stmt);
-
-        if (rc != SQLITE_DONE) {
-            tn_store_db_log(db, md->log, rc, "removing a row");
+        rc = tn_store_expunged_add(db, mr, r[i].uid, md->log);
+        if (rc != SQLITE_OK) {
             return rc;
         }
 
         r[i].deleted = 1;
-        changed = 1;
+        expunged = 1;
     }
-
-    modseq = mr->highestmodseq;
-
-    /* inserting writes the INBOX row with a new modseq itself */
 
     rc = tn_store_insert_files(md, db, mr, 0);
     if (rc != SQLITE_OK) {
         return rc;
     }
 
-    if (changed && mr->highestmodseq == modseq) {
-        mr->highestmodseq++;
+    if (expunged) {
+        md->changed = 1;
 
-        if (tn_store_inbox_put(db, mr, &rc, md->log) != TN_OK) {
+        rc = tn_store_expunged_prune(db, mr, md->log);
+        if (rc != SQLITE_OK) {
             return rc;
         }
+    }
+
+    if (md->changed && tn_store_inbox_put(db, mr, &rc, md->log) != TN_OK) {
+        return rc;
+    }
+
+    return SQLITE_OK;
+}
+
+
+/* a row whose file is there: the file's size and place (new/) win */
+
+static int
+tn_store_sync_update(tn_store_md_t *md, tn_store_db_t *db,
+    tn_store_mbox_row_t *mr, tn_store_row_t *r, tn_store_file_t *f)
+{
+    int            rc;
+    sqlite3_stmt  *stmt;
+
+    if (f->vsize != -1 && (f->size != r->size || f->vsize != r->vsize)) {
+
+        /* the file changed since it was indexed (F3: trust the disk) */
+
+        stmt = tn_store_db_stmt(db, tn_store_row_update_sql, md->log);
+        if (stmt == NULL) {
+            return SQLITE_ERROR;
+        }
+
+        sqlite3_bind_int64(stmt, 1, f->size);
+        sqlite3_bind_int64(stmt, 2, f->vsize);
+        sqlite3_bind_int64(stmt, 3, mr->id);
+        sqlite3_bind_int64(stmt, 4, r->uid);
+
+        rc = sqlite3_step(stmt);
+        sqlite3_reset(stmt);
+
+        if (rc != SQLITE_DONE) {
+            tn_store_db_log(db, md->log, rc, "updating the index");
+            return rc;
+        }
+
+        r->size = f->size;
+        r->vsize = f->vsize;
+    }
+
+    if (r->in_new == (f->cur == 0)) {
+        return SQLITE_OK;
+    }
+
+    stmt = tn_store_db_stmt(db, tn_store_row_new_sql, md->log);
+    if (stmt == NULL) {
+        return SQLITE_ERROR;
+    }
+
+    sqlite3_bind_int(stmt, 1, f->cur == 0);
+    sqlite3_bind_int64(stmt, 2, mr->id);
+    sqlite3_bind_int64(stmt, 3, r->uid);
+
+    rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+
+    if (rc != SQLITE_DONE) {
+        tn_store_db_log(db, md->log, rc, "updating the index");
+        return rc;
+    }
+
+    r->in_new = (f->cur == 0);
+
+    return SQLITE_OK;
+}
+
+
+int
+tn_store_expunged_add(tn_store_db_t *db, tn_store_mbox_row_t *mr,
+    uint32_t uid, tn_log_t *log)
+{
+    int            rc;
+    sqlite3_stmt  *stmt;
+
+    stmt = tn_store_db_stmt(db, tn_store_row_delete_sql, log);
+    if (stmt == NULL) {
+        return SQLITE_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, mr->id);
+    sqlite3_bind_int64(stmt, 2, uid);
+
+    rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+
+    if (rc != SQLITE_DONE) {
+        tn_store_db_log(db, log, rc, "removing a row");
+        return rc;
+    }
+
+    if (sqlite3_changes(db->db) == 0) {
+        return SQLITE_OK;
+    }
+
+    stmt = tn_store_db_stmt(db, tn_store_expunged_sql, log);
+    if (stmt == NULL) {
+        return SQLITE_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, mr->id);
+    sqlite3_bind_int64(stmt, 2, uid);
+    sqlite3_bind_int64(stmt, 3, ++mr->highestmodseq);
+    sqlite3_bind_int64(stmt, 4, time(NULL));
+
+    rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+
+    if (rc != SQLITE_DONE) {
+        tn_store_db_log(db, log, rc, "recording an expunge");
+        return rc;
     }
 
     return SQLITE_OK;
@@ -983,24 +1173,98 @@ tn_store_sync_apply(tn_store_md_t *md, tn_store_db_t *db,
 
 
 /*
- * Gives the files that have no row new UIDs, oldest first.  keep: the
- * files' uid fields are UIDs to keep (a rebuild); otherwise a file that
- * had a row at the first read and has none now was expunged meanwhile
- * and is left alone.  Updates mr (uidnext, highestmodseq) in the table.
+ * Drops the expunged rows of a mailbox that are older than 30 days or
+ * beyond the 100,000 newest, and remembers up to which MODSEQ the table
+ * is no longer complete (tn_store_mbox_changes() then answers with the
+ * full list).
  */
 
 static int
+tn_store_expunged_prune(tn_store_db_t *db, tn_store_mbox_row_t *mr,
+    tn_log_t *log)
+{
+    int            rc;
+    int64_t        cut;
+    sqlite3_stmt  *stmt;
+
+    stmt = tn_store_db_stmt(db, tn_store_prune_find_sql, log);
+    if (stmt == NULL) {
+        return SQLITE_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, mr->id);
+    sqlite3_bind_int64(stmt, 2, time(NULL) - 30 * 86400);
+
+    rc = sqlite3_step(stmt);
+    cut = (rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL)
+          ? sqlite3_column_int64(stmt, 0) : 0;
+    sqlite3_reset(stmt);
+
+    if (rc != SQLITE_ROW) {
+        tn_store_db_log(db, log, rc, "reading expunges");
+        return rc;
+    }
+
+    if (cut == 0) {
+        return SQLITE_OK;
+    }
+
+    stmt = tn_store_db_stmt(db, tn_store_prune_sql, log);
+    if (stmt == NULL) {
+        return SQLITE_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, mr->id);
+    sqlite3_bind_int64(stmt, 2, cut);
+
+    rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+
+    if (rc != SQLITE_DONE) {
+        tn_store_db_log(db, log, rc, "pruning expunges");
+        return rc;
+    }
+
+    stmt = tn_store_db_stmt(db, tn_store_prune_mark_sql, log);
+    if (stmt == NULL) {
+        return SQLITE_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, mr->id);
+    sqlite3_bind_int64(stmt, 2, cut);
+
+    rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+
+    if (rc != SQLITE_DONE) {
+        tn_store_db_log(db, log, rc, "pruning expunges");
+        return rc;
+    }
+
+    return SQLITE_OK;
+}
+
+
+/*
+ * Gives the files that have no row new UIDs, oldest first, each with a
+ * MODSEQ of its own and the flags of its name.  keep: the files' uid
+ * fields are UIDs to keep (a rebuild); otherwise a file that had a row
+ * at the first read and has none now was expunged meanwhile and is left
+ * alone.  Updates mr (uidnext, highestmodseq) but not its row: the
+ * caller writes it when md->changed is set.
+ */
+
+int
 tn_store_insert_files(tn_store_md_t *md, tn_store_db_t *db,
     tn_store_mbox_row_t *mr, tn_uint_t keep)
 {
     int                rc;
-    char              *flags;
-    int64_t            modseq;
-    uint32_t           uid;
+    u_char            *p, letters[TN_STORE_FLAGS_LEN];
+    uint32_t           uid, flags;
     tn_uint_t          i, n;
     struct stat        sb;
     sqlite3_stmt      *stmt;
-    tn_store_file_t   *f, **todo;
+    tn_store_file_t   *f, *t, **todo;
 
     f = md->files->elts;
 
@@ -1022,32 +1286,26 @@ tn_store_insert_files(tn_store_md_t *md, tn_store_db_t *db,
         todo[n++] = &f[i];
     }
 
-    if (n == 0) {
-        return SQLITE_OK;
-    }
-
     qsort(todo, n, sizeof(tn_store_file_t *), tn_store_file_age_cmp);
 
-    modseq = mr->highestmodseq + 1;
-
     for (i = 0; i < n; i++) {
+        t = todo[i];
 
-        if (fstatat(md->fds[2 + todo[i]->cur], (char *) todo[i]->name, &sb,
+        if (fstatat(md->fds[2 + t->cur], (char *) t->name, &sb,
                     AT_SYMLINK_NOFOLLOW)
             == -1 || !S_ISREG(sb.st_mode))
         {
-            todo[i]->gone = 1;
+            t->gone = 1;
             continue;
         }
 
-        if (keep && todo[i]->uid) {
-            uid = todo[i]->uid;
+        if (keep && t->uid) {
+            uid = t->uid;
 
         } else {
             if (mr->uidnext == UINT32_MAX) {
                 tn_log_error(TN_LOG_ALERT, md->log, 0,
-                             "store: UIDs exhausted in \"%s\"",
-                             md->u->maildir);
+                             "store: UIDs exhausted in \"%s\"", md->path);
                 return SQLITE_FULL;
             }
 
@@ -1055,13 +1313,16 @@ tn_store_insert_files(tn_store_md_t *md, tn_store_db_t *db,
         }
 
         /* the flags of a cur/ file: what follows ":2," */
-        flags = "";
+        flags = 0;
 
-        if (todo[i]->base_len + 3 <= todo[i]->len
-            && tn_strncmp(todo[i]->name + todo[i]->base_len, ":2,", 3) == 0)
+        if (t->base_len + 3 <= t->len
+            && tn_strncmp(t->name + t->base_len, ":2,", 3) == 0)
         {
-            flags = (char *) todo[i]->name + todo[i]->base_len + 3;
+            flags = tn_store_flags_parse(t->name + t->base_len + 3,
+                                         t->len - t->base_len - 3);
         }
+
+        p = tn_store_flags_letters(letters, flags);
 
         stmt = tn_store_db_stmt(db, tn_store_row_insert_sql, md->log);
         if (stmt == NULL) {
@@ -1070,13 +1331,15 @@ tn_store_insert_files(tn_store_md_t *md, tn_store_db_t *db,
 
         sqlite3_bind_int64(stmt, 1, mr->id);
         sqlite3_bind_int64(stmt, 2, uid);
-        sqlite3_bind_text(stmt, 3, (char *) todo[i]->name, todo[i]->base_len,
+        sqlite3_bind_text(stmt, 3, (char *) t->name, t->base_len,
                           SQLITE_STATIC);
-        sqlite3_bind_int64(stmt, 4, todo[i]->size);
-        sqlite3_bind_int64(stmt, 5, todo[i]->vsize);
-        sqlite3_bind_int64(stmt, 6, todo[i]->mtime);
-        sqlite3_bind_text(stmt, 7, flags, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(stmt, 8, modseq);
+        sqlite3_bind_int64(stmt, 4, t->size);
+        sqlite3_bind_int64(stmt, 5, t->vsize);
+        sqlite3_bind_int64(stmt, 6, t->mtime);
+        sqlite3_bind_text(stmt, 7, (char *) letters, p - letters,
+                          SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 8, ++mr->highestmodseq);
+        sqlite3_bind_int(stmt, 9, t->cur == 0);
 
         rc = sqlite3_step(stmt);
         sqlite3_reset(stmt);
@@ -1086,18 +1349,78 @@ tn_store_insert_files(tn_store_md_t *md, tn_store_db_t *db,
             return rc;
         }
 
-        todo[i]->uid = uid;
-        todo[i]->matched = 1;
-        todo[i]->inserted = 1;
-    }
-
-    mr->highestmodseq = modseq;
-
-    if (tn_store_inbox_put(db, mr, &rc, md->log) != TN_OK) {
-        return rc;
+        t->uid = uid;
+        t->matched = 1;
+        t->inserted = 1;
+        md->changed = 1;
     }
 
     return SQLITE_OK;
+}
+
+
+uint32_t
+tn_store_flags_parse(const u_char *p, size_t len)
+{
+    size_t    i;
+    uint32_t  flags;
+
+    flags = 0;
+
+    /* maildir(5) letters; Dovecot's keyword letters a-z are not ours */
+
+    for (i = 0; i < len; i++) {
+        switch (p[i]) {
+        case 'D':
+            flags |= TN_STORE_F_DRAFT;
+            break;
+        case 'F':
+            flags |= TN_STORE_F_FLAGGED;
+            break;
+        case 'R':
+            flags |= TN_STORE_F_ANSWERED;
+            break;
+        case 'S':
+            flags |= TN_STORE_F_SEEN;
+            break;
+        case 'T':
+            flags |= TN_STORE_F_DELETED;
+            break;
+        }
+    }
+
+    return flags;
+}
+
+
+u_char *
+tn_store_flags_letters(u_char *dst, uint32_t flags)
+{
+    /* in ASCII order, as maildir(5) wants them */
+
+    if (flags & TN_STORE_F_DRAFT) {
+        *dst++ = 'D';
+    }
+
+    if (flags & TN_STORE_F_FLAGGED) {
+        *dst++ = 'F';
+    }
+
+    if (flags & TN_STORE_F_ANSWERED) {
+        *dst++ = 'R';
+    }
+
+    if (flags & TN_STORE_F_SEEN) {
+        *dst++ = 'S';
+    }
+
+    if (flags & TN_STORE_F_DELETED) {
+        *dst++ = 'T';
+    }
+
+    *dst = '\0';
+
+    return dst;
 }
 
 
@@ -1139,7 +1462,7 @@ tn_store_mailbox_fill(tn_store_md_t *md, tn_store_mailbox_t *mb,
         return TN_ERROR;
     }
 
-    dlen = strlen(md->u->maildir);
+    dlen = strlen(md->path);
     n = 0;
 
     /* rows that were there (and kept), then files given UIDs just now */
@@ -1200,7 +1523,7 @@ tn_store_mailbox_fill(tn_store_md_t *md, tn_store_mailbox_t *mb,
             return TN_ERROR;
         }
 
-        p = tn_cpymem(msg->path, md->u->maildir, dlen);
+        p = tn_cpymem(msg->path, md->path, dlen);
         p = tn_cpymem(p, cur ? "/cur/" : "/new/", 5);
         p = tn_cpymem(p, name, len);
         *p = '\0';
@@ -1344,7 +1667,7 @@ tn_store_expunge(tn_store_conf_t *conf, tn_store_user_t *u, uint32_t *uids,
         return TN_OK;
     }
 
-    if (tn_store_md_open(&md, conf, u, log) != TN_OK) {
+    if (tn_store_md_open(&md, conf, u, "", log) != TN_OK) {
         return TN_ERROR;
     }
 
@@ -1366,20 +1689,7 @@ tn_store_expunge(tn_store_conf_t *conf, tn_store_user_t *u, uint32_t *uids,
         goto done;
     }
 
-    /*
-     * The names, then the files, then the rows: a row without its file
-     * is dropped by the next sync; a file is never left without its row.
-     */
-
-    if (tn_store_expunge_names(&md, db, mr.id, uids, n, names) != TN_OK) {
-        goto done;
-    }
-
-    ret = tn_store_expunge_files(&md, names, n);
-
-    if (tn_store_expunge_rows(&md, db, &mr, uids, n, names) != TN_OK) {
-        ret = TN_ERROR;
-    }
+    ret = tn_store_expunge_uids(&md, db, &mr, uids, n, names);
 
 done:
 
@@ -1389,9 +1699,42 @@ done:
 }
 
 
+tn_int_t
+tn_store_expunge_uids(tn_store_md_t *md, tn_store_db_t *db,
+    tn_store_mbox_row_t *mr, uint32_t *uids, tn_uint_t n, u_char **names)
+{
+    tn_int_t   ret;
+    uint32_t  *flags;
+
+    /*
+     * The names, then the files, then the rows: a row without its file
+     * is dropped by the next sync; a file is never left without its row.
+     */
+
+    flags = tn_pcalloc(md->pool, (n + 1) * sizeof(uint32_t));
+    if (flags == NULL) {
+        return TN_ERROR;
+    }
+
+    if (tn_store_expunge_names(md, db, mr->id, uids, n, names, flags)
+        != TN_OK)
+    {
+        return TN_ERROR;
+    }
+
+    ret = tn_store_expunge_files(md, names, flags, n);
+
+    if (tn_store_expunge_rows(md, db, mr, uids, n, names) != TN_OK) {
+        ret = TN_ERROR;
+    }
+
+    return ret;
+}
+
+
 static tn_int_t
 tn_store_expunge_names(tn_store_md_t *md, tn_store_db_t *db, int64_t mbox,
-    uint32_t *uids, tn_uint_t n, u_char **names)
+    uint32_t *uids, tn_uint_t n, u_char **names, uint32_t *flags)
 {
     int             rc;
     size_t          len;
@@ -1423,6 +1766,9 @@ tn_store_expunge_names(tn_store_md_t *md, tn_store_db_t *db, int64_t mbox,
             tn_memcpy(names[i], name, len);
             names[i][len] = '\0';
 
+            flags[i] = tn_store_flags_parse(sqlite3_column_text(stmt, 1),
+                                            sqlite3_column_bytes(stmt, 1));
+
         } else if (rc != SQLITE_DONE) {
             tn_store_db_log(db, md->log, rc, "reading the index");
             sqlite3_reset(stmt);
@@ -1440,12 +1786,14 @@ tn_store_expunge_names(tn_store_md_t *md, tn_store_db_t *db, int64_t mbox,
 
 /*
  * Unlinks the files of names (in new/, else in cur/ with flags after
- * ':') and syncs the directories.  A name whose file could not be
- * removed is set to NULL, so that its row stays.
+ * ':', first under the name the index's flags give) and syncs the
+ * directories.  A name whose file could not be removed is set to NULL,
+ * so that its row stays.
  */
 
 static tn_int_t
-tn_store_expunge_files(tn_store_md_t *md, u_char **names, tn_uint_t n)
+tn_store_expunge_files(tn_store_md_t *md, u_char **names, uint32_t *flags,
+    tn_uint_t n)
 {
     size_t            len;
     tn_int_t          ret;
@@ -1471,6 +1819,13 @@ tn_store_expunge_files(tn_store_md_t *md, u_char **names, tn_uint_t n)
 
         if (unlinkat(md->fds[2], (char *) names[i], 0) == 0) {
             synced[0] = 1;
+            continue;
+        }
+
+        if (errno == TN_ENOENT
+            && tn_store_unlink_cur(md, names[i], len, flags[i]) == TN_OK)
+        {
+            synced[1] = 1;
             continue;
         }
 
@@ -1501,7 +1856,7 @@ tn_store_expunge_files(tn_store_md_t *md, u_char **names, tn_uint_t n)
         }
 
         tn_log_error(TN_LOG_ERR, md->log, tn_errno,
-                     "store: unlink(\"%s/.../%s\") failed", md->u->maildir,
+                     "store: unlink(\"%s/.../%s\") failed", md->path,
                      names[i]);
         names[i] = NULL;
         ret = TN_ERROR;
@@ -1510,7 +1865,7 @@ tn_store_expunge_files(tn_store_md_t *md, u_char **names, tn_uint_t n)
     for (i = 0; i < 2; i++) {
         if (synced[i] && tn_store_fsync_fd(md->fds[2 + i]) != TN_OK) {
             tn_log_error(TN_LOG_ERR, md->log, tn_errno,
-                         "store: fsync(\"%s/%s\") failed", md->u->maildir,
+                         "store: fsync(\"%s/%s\") failed", md->path,
                          i ? "cur" : "new");
             ret = TN_ERROR;
         }
@@ -1520,16 +1875,42 @@ tn_store_expunge_files(tn_store_md_t *md, u_char **names, tn_uint_t n)
 }
 
 
+/* unlinks cur/<base>:2,<flags>: TN_OK, or TN_ERROR with errno set */
+
+static tn_int_t
+tn_store_unlink_cur(tn_store_md_t *md, u_char *base, size_t len,
+    uint32_t flags)
+{
+    u_char  *p, name[NAME_MAX + 1];
+
+    if (len + 4 + TN_STORE_FLAGS_LEN > NAME_MAX) {
+        errno = TN_ENOENT;
+        return TN_ERROR;
+    }
+
+    p = tn_cpymem(name, base, len);
+    p = tn_cpymem(p, ":2,", 3);
+    (void) tn_store_flags_letters(p, flags);
+
+    return (unlinkat(md->fds[3], (char *) name, 0) == 0) ? TN_OK : TN_ERROR;
+}
+
+
 static tn_int_t
 tn_store_expunge_rows(tn_store_md_t *md, tn_store_db_t *db,
     tn_store_mbox_row_t *mr, uint32_t *uids, tn_uint_t n, u_char **names)
 {
-    int             rc;
-    tn_uint_t       i;
-    sqlite3_stmt   *stmt;
+    int        rc;
+    tn_uint_t  i;
 
     if (tn_store_db_begin(db, md->log) != SQLITE_OK) {
         return TN_ERROR;
+    }
+
+    /* re-read under the lock: a delivery may have moved uidnext */
+
+    if (tn_store_mbox_row_read(md, db, mr) != SQLITE_OK) {
+        goto failed;
     }
 
     for (i = 0; i < n; i++) {
@@ -1537,188 +1918,14 @@ tn_store_expunge_rows(tn_store_md_t *md, tn_store_db_t *db,
             continue;
         }
 
-        stmt = tn_store_db_stmt(db, tn_store_row_delete_sql, md->log);
-        if (stmt == NULL) {
-            goto failed;
-        }
-
-        sqlite3_bind_int64(stmt, 1, mr->id);
-        sqlite3_bind_int64(stmt, 2, uids[i]);
-
-        rc = sqlite3_step(stmt);
-        sqlite3_reset(stmt);
-
-        if (rc != SQLITE_DONE) {
-            tn_store_db_log(db, md->log, rc, "removing a row");
+        if (tn_store_expunged_add(db, mr, uids[i], md->log) != SQLITE_OK) {
             goto failed;
         }
     }
 
-    /* re-read under the lock: a delivery may have moved uidnext */
-
-    if (tn_store_inbox_get(db, md->fds[0], mr, &rc, md->log) != TN_OK) {
-        goto failed;
-    }
-
-    mr->highestmodseq++;
-
-    if (tn_store_inbox_put(db, mr, &rc, md->log) != TN_OK) {
-        goto failed;
-    }
-
-    return (tn_store_db_commit(db, md->log) == SQLITE_OK) ? TN_OK
-                                                          : TN_ERROR;
-
-failed:
-
-    tn_store_db_rollback(db, md->log);
-    return TN_ERROR;
-}
-
-
-tn_int_t
-tn_store_index_rebuild(tn_store_conf_t *conf, tn_store_user_t *u,
-    tn_log_t *log)
-{
-    tn_int_t       rc;
-    tn_store_md_t  md;
-
-    if (tn_store_md_open(&md, conf, u, log) != TN_OK) {
-        return TN_ERROR;
-    }
-
-    rc = tn_store_rebuild(&md);
-
-    tn_store_md_close(&md);
-
-    return rc;
-}
-
-
-static tn_int_t
-tn_store_rebuild(tn_store_md_t *md)
-{
-    int             rc;
-    tn_int_t        ret;
-    uint32_t        old;
-    sqlite3_stmt   *stmt;
-    tn_store_db_t  *db;
-    const u_char   *text;
-
-    if (tn_store_md_scan(md) != TN_OK || tn_store_md_vsizes(md, 1) != TN_OK)
+    if (tn_store_expunged_prune(db, mr, md->log) != SQLITE_OK
+        || tn_store_inbox_put(db, mr, &rc, md->log) != TN_OK)
     {
-        return TN_ERROR;
-    }
-
-    old = 0;
-    db = NULL;
-
-    /* a fresh connection: a cached one may hold pages of a damaged file */
-    tn_store_db_forget(md->index);
-
-    if (access(md->index, F_OK) == 0) {
-        db = tn_store_db_get(md->index, TN_STORE_DB_INDEX, 0, &rc, md->log);
-    }
-
-    if (db) {
-        stmt = NULL;
-
-        rc = sqlite3_prepare_v2(db->db, "PRAGMA quick_check", -1, &stmt,
-                                NULL);
-        if (rc == SQLITE_OK) {
-            rc = sqlite3_step(stmt);
-        }
-
-        text = (rc == SQLITE_ROW) ? sqlite3_column_text(stmt, 0) : NULL;
-
-        ret = (text && tn_strcmp(text, "ok") == 0) ? TN_OK : TN_DECLINED;
-
-        sqlite3_finalize(stmt);
-
-        if (ret == TN_OK) {
-            ret = tn_store_rebuild_keep(md, db, &old);
-
-            if (ret != TN_DECLINED) {
-                return ret;
-            }
-        }
-
-        tn_log_error(TN_LOG_WARN, md->log, 0,
-                     "store: index \"%s\" is inconsistent, "
-                     "a new UIDVALIDITY follows", md->index);
-
-        tn_store_db_close(db);
-    }
-
-    return tn_store_rebuild_new(md, old);
-}
-
-
-/*
- * The old index is readable: it keeps its UIDVALIDITY, and each file
- * keeps its UID.  TN_DECLINED when it is inconsistent after all, with
- * *old set to its UIDVALIDITY when that could be read.
- */
-
-static tn_int_t
-tn_store_rebuild_keep(tn_store_md_t *md, tn_store_db_t *db, uint32_t *old)
-{
-    int                   rc;
-    tn_uint_t             i;
-    tn_array_t           *rows;
-    sqlite3_stmt         *stmt;
-    tn_store_row_t       *r;
-    tn_store_mbox_row_t   mr;
-
-    if (tn_store_db_begin(db, md->log) != SQLITE_OK) {
-        return TN_DECLINED;
-    }
-
-    rc = tn_store_inbox_find(db, &mr, md->log);
-
-    if (rc != SQLITE_OK || mr.id == 0 || mr.uidvalidity == 0
-        || mr.uidnext == 0)
-    {
-        goto inconsistent;
-    }
-
-    *old = mr.uidvalidity;
-
-    rc = tn_store_rows_read(db, md, mr.id, &rows);
-    if (rc != SQLITE_OK) {
-        goto inconsistent;
-    }
-
-    tn_store_rows_match(md, rows);
-
-    r = rows->elts;
-
-    for (i = 0; i < rows->nelts; i++) {
-        if (r[i].uid >= mr.uidnext) {
-            goto inconsistent;
-        }
-
-        if (r[i].file && !r[i].file->gone && r[i].file->uid == 0) {
-            r[i].file->uid = r[i].uid;
-        }
-    }
-
-    stmt = tn_store_db_stmt(db, tn_store_rows_clear_sql, md->log);
-    if (stmt == NULL) {
-        goto failed;
-    }
-
-    sqlite3_bind_int64(stmt, 1, mr.id);
-
-    rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-
-    if (rc != SQLITE_DONE) {
-        tn_store_db_log(db, md->log, rc, "clearing the index");
-        goto failed;
-    }
-
-    if (tn_store_insert_files(md, db, &mr, 1) != SQLITE_OK) {
         goto failed;
     }
 
@@ -1726,121 +1933,7 @@ tn_store_rebuild_keep(tn_store_md_t *md, tn_store_db_t *db, uint32_t *old)
         return TN_ERROR;
     }
 
-    tn_log_error(TN_LOG_NOTICE, md->log, 0,
-                 "store: index \"%s\" rebuilt, UIDVALIDITY %uD kept",
-                 md->index, mr.uidvalidity);
-
-    return TN_OK;
-
-failed:
-
-    tn_store_db_rollback(db, md->log);
-    return TN_ERROR;
-
-inconsistent:
-
-    tn_store_db_rollback(db, md->log);
-    return TN_DECLINED;
-}
-
-
-static tn_int_t
-tn_store_rebuild_new(tn_store_md_t *md, uint32_t old)
-{
-    int                   rc;
-    tn_uint_t             i;
-    sqlite3_stmt         *stmt;
-    tn_store_db_t        *db;
-    tn_store_file_t      *f;
-    tn_store_mbox_row_t   mr;
-    char                  aside[PATH_MAX + 64];
-    char                  path[PATH_MAX + 64];
-
-    static const char  *suffixes[] = { "", "-wal", "-shm" };
-
-    /*
-     * Keep the old file for inspection; its -wal must never be applied to
-     * the new one, so it moves too, and the -shm goes.
-     */
-
-    tn_store_db_forget(md->index);
-
-    for (i = 0; i < 3; i++) {
-        *tn_sprintf((u_char *) path, "%s%s", md->index, suffixes[i]) = '\0';
-        *tn_sprintf((u_char *) aside, "%s.broken-%T%s", md->index,
-                    time(NULL), suffixes[i]) = '\0';
-
-        if (i == 2) {
-            rc = unlink(path);
-
-        } else {
-            rc = rename(path, aside);
-        }
-
-        if (rc == -1 && errno != TN_ENOENT) {
-            tn_log_error(TN_LOG_ERR, md->log, tn_errno,
-                         "store: moving \"%s\" aside failed", path);
-            return TN_ERROR;
-        }
-    }
-
-    db = tn_store_db_get(md->index, TN_STORE_DB_INDEX, TN_STORE_DB_CREATE,
-                         &rc, md->log);
-    if (db == NULL) {
-        return TN_ERROR;
-    }
-
-    if (geteuid() == 0 && md->st.st_uid != 0) {
-        (void) fchownat(md->fds[0], "index.db", md->st.st_uid,
-                        md->st.st_gid, AT_SYMLINK_NOFOLLOW);
-    }
-
-    if (tn_store_db_begin(db, md->log) != SQLITE_OK) {
-        return TN_ERROR;
-    }
-
-    mr.uidvalidity = tn_store_uidvalidity_new(md->fds[0], old, md->log);
-    if (mr.uidvalidity == 0) {
-        goto failed;
-    }
-
-    stmt = tn_store_db_stmt(db, tn_store_inbox_new_sql, md->log);
-    if (stmt == NULL) {
-        goto failed;
-    }
-
-    sqlite3_bind_int64(stmt, 1, mr.uidvalidity);
-
-    rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-
-    if (rc != SQLITE_DONE) {
-        tn_store_db_log(db, md->log, rc, "creating INBOX");
-        goto failed;
-    }
-
-    mr.id = sqlite3_last_insert_rowid(db->db);
-    mr.uidnext = 1;
-    mr.highestmodseq = 1;
-
-    f = md->files->elts;
-
-    for (i = 0; i < md->files->nelts; i++) {
-        f[i].uid = 0;
-        f[i].matched = 0;
-    }
-
-    if (tn_store_insert_files(md, db, &mr, 0) != SQLITE_OK) {
-        goto failed;
-    }
-
-    if (tn_store_db_commit(db, md->log) != SQLITE_OK) {
-        return TN_ERROR;
-    }
-
-    tn_log_error(TN_LOG_NOTICE, md->log, 0,
-                 "store: index \"%s\" rebuilt with UIDVALIDITY %uD",
-                 md->index, mr.uidvalidity);
+    tn_store_notify(md->u);
 
     return TN_OK;
 

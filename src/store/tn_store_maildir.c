@@ -9,6 +9,7 @@
 #include <tn_store.h>
 #include <tn_store_db.h>
 #include <tn_store_queue.h>
+#include <tn_mail_imap_msg.h>
 
 
 /*
@@ -60,6 +61,7 @@ typedef struct {
     tn_uint_t             failed;
     tn_err_t              err;
     tn_store_dlv_rcpt_t  *rcpts;
+    tn_store_cache_t     *cache;           /* NULL: not made */
 } tn_store_dlv_msg_t;
 
 /* one (message, recipient) pair; sorted by Maildir to group users */
@@ -81,8 +83,6 @@ typedef struct {
 } tn_store_dlv_t;
 
 
-static size_t tn_store_make_name(tn_store_conf_t *conf, u_char *buf,
-    off_t size, off_t vsize);
 static void tn_store_dlv_fail(tn_store_dlv_msg_t *m, tn_err_t err);
 static tn_int_t tn_store_dlv_prepare(tn_store_dlv_t *dl);
 static void tn_store_dlv_open_spool(tn_store_dlv_t *dl, tn_store_dlv_msg_t *m);
@@ -107,7 +107,9 @@ static const char  tn_store_uid_by_name_sql[] =
 
 static const char  tn_store_dlv_insert_sql[] =
     "INSERT INTO messages (mailbox_id, uid, filename, size, vsize,"
-    " internaldate, flags, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', ?7)";
+    " internaldate, flags, modseq, in_new, " TN_STORE_CACHE_COLUMNS ")"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', ?7, 1, " TN_STORE_CACHE_PARAMS(8)
+    ")";
 
 
 tn_fd_t
@@ -148,7 +150,7 @@ tn_store_spool_create(tn_store_conf_t *conf, char *path, tn_log_t *log)
 }
 
 
-static size_t
+size_t
 tn_store_make_name(tn_store_conf_t *conf, u_char *buf, off_t size,
     off_t vsize)
 {
@@ -436,6 +438,23 @@ tn_store_dlv_open_spool(tn_store_dlv_t *dl, tn_store_dlv_msg_t *m)
         tn_store_dlv_fail(m, tn_errno);
         tn_log_error(TN_LOG_ERR, dl->log, tn_errno,
                      "store: fsync(\"%s\") failed", m->d->spool_path);
+        return;
+    }
+
+    /*
+     * The IMAP header cache, made once for all recipients while the
+     * file is hot in the page cache; without it FETCH makes it later.
+     */
+
+    if (m->d->nrcpts) {
+        m->cache = tn_pcalloc(dl->pool, sizeof(tn_store_cache_t));
+
+        if (m->cache
+            && tn_mail_imap_msg_cache(dl->pool, m->fd, m->cache, dl->log)
+               != TN_OK)
+        {
+            m->cache = NULL;
+        }
     }
 }
 
@@ -723,7 +742,7 @@ tn_store_dlv_index_tx(tn_store_dlv_t *dl, tn_store_db_t *db,
         goto failed;
     }
 
-    modseq = mr.highestmodseq + 1;
+    modseq = mr.highestmodseq;
 
     for (k = dir->first; k < dir->last; k++) {
         m = dl->refs[k].msg;
@@ -784,7 +803,8 @@ tn_store_dlv_index_tx(tn_store_dlv_t *dl, tn_store_db_t *db,
         sqlite3_bind_int64(ins, 5, m->d->vsize);
         sqlite3_bind_int64(ins, 6, m->d->internaldate ? m->d->internaldate
                                                       : time(NULL));
-        sqlite3_bind_int64(ins, 7, modseq);
+        sqlite3_bind_int64(ins, 7, ++modseq);
+        tn_store_cache_bind(ins, 8, m->cache);
 
         rc = sqlite3_step(ins);
         sqlite3_reset(ins);
@@ -797,13 +817,24 @@ tn_store_dlv_index_tx(tn_store_dlv_t *dl, tn_store_db_t *db,
         m->d->uids[dl->refs[k].rcpt] = mr.uidnext++;
     }
 
+    if (modseq == mr.highestmodseq) {
+        /* nothing new: all indexed by a sync already, or over quota */
+        return tn_store_db_commit(db, dl->log);
+    }
+
     mr.highestmodseq = modseq;
 
     if (tn_store_inbox_put(db, &mr, &rc, dl->log) != TN_OK) {
         goto failed;
     }
 
-    return tn_store_db_commit(db, dl->log);
+    rc = tn_store_db_commit(db, dl->log);
+
+    if (rc == SQLITE_OK) {
+        tn_store_notify(dir->user);
+    }
+
+    return rc;
 
 failed:
 

@@ -136,9 +136,9 @@ static const char  tn_store_rules_quota_set_sql[] =
 static const char  tn_store_rules_quota_sql[] =
     "SELECT quota_bytes FROM users WHERE id = ?1";
 
+/* every mailbox of the user counts (IMAP folders too) */
 static const char  tn_store_rules_used_sql[] =
-    "SELECT coalesce(sum(m.size), 0) FROM messages m"
-    " JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.name = 'INBOX'";
+    "SELECT coalesce(sum(size), 0) FROM messages";
 
 
 tn_int_t
@@ -921,6 +921,14 @@ tn_store_quota_tx(tn_store_conf_t *conf, tn_store_db_t *db,
     /* inside BEGIN IMMEDIATE: the sum includes what this batch added */
 
     return tn_store_rules_fits(u, db, quota, size, log);
+}
+
+
+tn_int_t
+tn_store_quota_get(tn_store_conf_t *conf, tn_store_user_t *u, off_t *quota,
+    tn_log_t *log)
+{
+    return tn_store_rules_quota_get(conf, u, quota, log);
 }
 
 

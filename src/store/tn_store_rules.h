@@ -72,10 +72,11 @@ tn_int_t tn_store_may_send_as(tn_store_conf_t *conf, tn_store_user_t *u,
 /*
  * At RCPT time: TN_OK when a message of size bytes (0: not known yet,
  * counted as 1) fits in u's quota, or u has none; TN_DECLINED when it
- * does not; TN_ERROR.  Usage is the sum of the message sizes in INBOX of
- * index.db.  tn_store_deliver() makes the binding check again inside the
- * user's index transaction and fails the message with EDQUOT; as rc is
- * per message, one recipient over quota fails the whole message.
+ * does not; TN_ERROR.  Usage is the sum of the message sizes in all the
+ * mailboxes of index.db.  tn_store_deliver() makes the binding check
+ * again inside the user's index transaction and fails the message with
+ * EDQUOT; as rc is per message, one recipient over quota fails the whole
+ * message.
  */
 tn_int_t tn_store_quota_check(tn_store_conf_t *conf, tn_store_user_t *u,
     off_t size, tn_log_t *log);
