@@ -256,7 +256,7 @@ tn_show_version_info(void)
     }
 
     tn_write_stderr("built with " OPENSSL_VERSION_TEXT TN_LINEFEED);
-    tn_write_stdout("features: smtp pop3 ssl resolver" TN_LINEFEED);
+    tn_write_stdout("features: smtp pop3 imap ssl resolver" TN_LINEFEED);
 }
 
 

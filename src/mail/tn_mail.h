@@ -47,6 +47,7 @@ typedef struct {
 
 #define TN_MAIL_SMTP_PROTOCOL  0
 #define TN_MAIL_POP3_PROTOCOL  1
+#define TN_MAIL_IMAP_PROTOCOL  2
 
 
 typedef struct tn_mail_protocol_s  tn_mail_protocol_t;

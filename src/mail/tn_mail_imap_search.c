@@ -1,0 +1,1439 @@
+
+/*
+ * Copyright (C) The Tern developers
+ */
+
+
+#include <tn_config.h>
+#include <tn_core.h>
+#include <tn_event.h>
+#include <tn_mail.h>
+#include <tn_mail_imap.h>
+#include <tn_mail_imap_search_key.h>
+
+
+/*
+ * SEARCH, UID SEARCH, ESEARCH results (RFC 4731, RFC 9051), SEARCHRES
+ * (RFC 5182), and SORT, UID SORT (RFC 5256).
+ *
+ * The keys are parsed into a tree (tn_mail_imap_search_key.c) in the
+ * event loop, where sequence sets, "$", dates and keywords are resolved
+ * against the view and strings are folded.  A tree of view keys only
+ * (flags, sizes, internal dates, sets, MODSEQ) is evaluated at once; a
+ * tree with header keys goes to one thread-pool task with a copy of the
+ * view and of the tree, which reads each message's header cache from
+ * the index (only for the messages the cheaper keys let through, see
+ * tn_mail_imap_skey_order()), and the message file only for BODY and
+ * TEXT.  A message expunged meanwhile does not match.
+ */
+
+
+/* a message larger than this in its CRLF form is not searched by BODY */
+#define TN_IMAP_SEARCH_MAX_LOAD  ((off_t) 256 * 1024 * 1024)
+
+
+/* the command, in the command pool */
+typedef struct {
+    tn_mail_imap_search_t       sr;
+    tn_uint_t                   sort;
+    tn_uint_t                   cache;     /* SORT needs the cache */
+} tn_mail_imap_search_cmd_t;
+
+
+/* what one message's evaluation has loaded */
+typedef struct {
+    tn_store_conf_t            *conf;
+    tn_store_user_t            *user;
+    int64_t                     mbox_id;
+    tn_log_t                   *log;
+    tn_pool_t                  *pool;      /* reset after each message */
+    tn_store_imsg_t            *m;
+    uint32_t                    seq;
+    tn_uint_t                   want;
+    tn_store_cache_t            cache;
+    tn_str_t                    header;    /* the header block */
+    tn_str_t                    text;      /* folded body text */
+    tn_str_t                    fheader;   /* folded header block */
+    unsigned                    cached:1;
+    unsigned                    texted:1;
+    unsigned                    fheadered:1;
+    unsigned                    gone:1;    /* expunged meanwhile */
+    char                        path[PATH_MAX];
+} tn_mail_imap_seval_t;
+
+
+/* a SORT element */
+typedef struct {
+    uint32_t                    idx;       /* in the view */
+    uint32_t                    pad;
+    uint64_t                    size;
+    time_t                      arrival;
+    time_t                      date;
+    tn_str_t                    str[4];    /* CC, FROM, SUBJECT, TO */
+    tn_mail_imap_search_t      *sr;
+} tn_mail_imap_sort_elt_t;
+
+
+typedef struct {
+    tn_mail_task_ctx_t          base;
+    tn_store_conf_t            *conf;
+    tn_store_user_t             user;
+    int64_t                     mbox_id;
+    tn_pool_t                  *pool;      /* the task's */
+    tn_store_imsg_t            *msgs;      /* a copy of the view */
+    tn_uint_t                   nmsgs;
+    tn_mail_imap_skey_t        *root;      /* a copy of the tree */
+    tn_mail_imap_search_t       sr;        /* SORT criteria */
+    tn_uint_t                   sort;
+    tn_uint_t                   cache;
+    /* out */
+    uint32_t                   *result;    /* view indexes */
+    tn_uint_t                   nresult;
+    tn_int_t                    rc;
+} tn_mail_imap_search_task_t;
+
+
+static tn_int_t tn_mail_imap_search_run(tn_mail_session_t *s,
+    tn_mail_imap_session_t *is, tn_uint_t sort);
+static tn_int_t tn_mail_imap_search_charset(tn_str_t *charset);
+static tn_int_t tn_mail_imap_search_compile(tn_mail_imap_session_t *is,
+    tn_mail_imap_skey_t *key);
+static tn_mail_imap_skey_t *tn_mail_imap_search_copy(tn_pool_t *pool,
+    tn_mail_imap_skey_t *key);
+static tn_int_t tn_mail_imap_search_fold(tn_pool_t *pool, tn_str_t *s);
+static tn_int_t tn_mail_imap_search_view(tn_mail_session_t *s,
+    tn_mail_imap_session_t *is);
+static tn_int_t tn_mail_imap_search_post(tn_mail_session_t *s,
+    tn_mail_imap_session_t *is);
+static void tn_mail_imap_search_handler(void *data, tn_log_t *log);
+static void tn_mail_imap_search_cancel(tn_thread_task_t *task);
+static void tn_mail_imap_search_done(tn_mail_session_t *s,
+    tn_thread_task_t *task);
+static tn_int_t tn_mail_imap_search_match(tn_mail_imap_skey_t *key,
+    tn_mail_imap_seval_t *ev);
+static tn_int_t tn_mail_imap_search_leaf(tn_mail_imap_skey_t *key,
+    tn_mail_imap_seval_t *ev);
+static tn_int_t tn_mail_imap_search_cached(tn_mail_imap_skey_t *key,
+    tn_mail_imap_seval_t *ev);
+static tn_int_t tn_mail_imap_search_load(tn_mail_imap_seval_t *ev);
+static tn_int_t tn_mail_imap_search_header(tn_mail_imap_seval_t *ev,
+    tn_mail_imap_skey_t *key);
+static tn_int_t tn_mail_imap_search_text(tn_mail_imap_seval_t *ev,
+    tn_uint_t body);
+static tn_int_t tn_mail_imap_search_file(tn_mail_imap_seval_t *ev,
+    tn_str_t *msg);
+static tn_uint_t tn_mail_imap_search_has(tn_str_t *hay, tn_str_t *needle);
+static tn_uint_t tn_mail_imap_search_in(uint32_t *uids, tn_uint_t n,
+    uint32_t uid);
+static time_t tn_mail_imap_search_day(time_t t);
+static tn_int_t tn_mail_imap_sort_build(tn_mail_imap_search_task_t *t,
+    tn_log_t *log);
+static int tn_mail_imap_sort_cmp(const void *one, const void *two);
+static tn_int_t tn_mail_imap_search_respond(tn_mail_session_t *s,
+    tn_mail_imap_session_t *is, uint32_t *result, tn_uint_t n);
+static tn_int_t tn_mail_imap_search_esearch(tn_mail_imap_session_t *is,
+    tn_mail_imap_search_cmd_t *sc, uint32_t *nums, tn_uint_t n,
+    tn_uint_t ret, uint64_t modseq, u_char *line);
+static tn_int_t tn_mail_imap_search_save(tn_mail_imap_session_t *is,
+    uint32_t *result, tn_uint_t n, tn_uint_t ret);
+static tn_int_t tn_mail_imap_search_condstore(tn_mail_imap_session_t *is);
+
+
+tn_int_t
+tn_mail_imap_search(tn_mail_session_t *s, tn_mail_imap_session_t *is)
+{
+    if (is->parse.command == TN_MAIL_IMAP_ESEARCH) {
+        /* RFC 7377 multimailbox search is not offered */
+        return tn_mail_imap_tagged(is, "BAD", "ESEARCH is not supported");
+    }
+
+    return tn_mail_imap_search_run(s, is, 0);
+}
+
+
+tn_int_t
+tn_mail_imap_sort(tn_mail_session_t *s, tn_mail_imap_session_t *is)
+{
+    return tn_mail_imap_search_run(s, is, 1);
+}
+
+
+static tn_int_t
+tn_mail_imap_search_run(tn_mail_session_t *s, tn_mail_imap_session_t *is,
+    tn_uint_t sort)
+{
+    tn_int_t                    rc;
+    tn_uint_t                   i;
+    tn_mail_imap_search_cmd_t  *sc;
+
+    sc = tn_pcalloc(is->cmd_pool, sizeof(tn_mail_imap_search_cmd_t));
+    if (sc == NULL) {
+        return TN_ERROR;
+    }
+
+    sc->sort = sort;
+
+    rc = tn_mail_imap_search_parse(is->cmd_pool, is->parse.args, sort,
+                                   &sc->sr);
+
+    if (rc == TN_DECLINED) {
+        return TN_ERROR;
+    }
+
+    if (rc != TN_OK) {
+        return tn_mail_imap_tagged(is, "BAD", "%s", sc->sr.err);
+    }
+
+    if (tn_mail_imap_search_charset(&sc->sr.charset) != TN_OK) {
+        return tn_mail_imap_tagged(is, "NO", "[BADCHARSET (UTF-8 US-ASCII)] "
+                                   "Unsupported charset");
+    }
+
+    rc = tn_mail_imap_search_compile(is, sc->sr.root);
+
+    if (rc == TN_DECLINED) {
+        return tn_mail_imap_tagged(is, "BAD", "Invalid search arguments");
+    }
+
+    if (rc != TN_OK) {
+        return TN_ERROR;
+    }
+
+    if (sc->sr.modseq && tn_mail_imap_search_condstore(is) != TN_OK) {
+        return TN_ERROR;
+    }
+
+    for (i = 0; i < sc->sr.nsort; i++) {
+        if (sc->sr.sort[i].key != TN_MAIL_IMAP_SORT_ARRIVAL
+            && sc->sr.sort[i].key != TN_MAIL_IMAP_SORT_SIZE)
+        {
+            sc->cache = 1;
+        }
+    }
+
+    is->cmd_ctx = sc;
+
+    if (is->nmsgs == 0) {
+        return tn_mail_imap_search_respond(s, is, NULL, 0);
+    }
+
+    if (sc->sr.root->cost == TN_MAIL_IMAP_SCOST_VIEW && !sc->cache) {
+        return tn_mail_imap_search_view(s, is);
+    }
+
+    return tn_mail_imap_search_post(s, is);
+}
+
+
+/* UTF-8 and its subset US-ASCII (RFC 3501 6.4.4, RFC 9051 6.4.4.1) */
+
+static tn_int_t
+tn_mail_imap_search_charset(tn_str_t *charset)
+{
+    if (charset->len == 0) {
+        return TN_OK;
+    }
+
+    if ((charset->len == 5
+         && tn_strncasecmp(charset->data, (u_char *) "UTF-8", 5) == 0)
+        || (charset->len == 8
+            && tn_strncasecmp(charset->data, (u_char *) "US-ASCII", 8) == 0))
+    {
+        return TN_OK;
+    }
+
+    return TN_ERROR;
+}
+
+
+/*
+ * Resolves the tree against the view: sets to uids, dates to days,
+ * keywords to bits, strings folded.  TN_DECLINED: a bad argument (BAD).
+ */
+
+static tn_int_t
+tn_mail_imap_search_compile(tn_mail_imap_session_t *is,
+    tn_mail_imap_skey_t *key)
+{
+    time_t                t;
+    tn_int_t              rc;
+    tn_uint_t             i;
+    tn_mail_imap_skey_t  *k;
+
+    switch (key->type) {
+
+    case TN_MAIL_IMAP_SKEY_AND:
+    case TN_MAIL_IMAP_SKEY_OR:
+    case TN_MAIL_IMAP_SKEY_NOT:
+
+        for (k = key->child; k; k = k->next) {
+            rc = tn_mail_imap_search_compile(is, k);
+            if (rc != TN_OK) {
+                return rc;
+            }
+        }
+
+        return TN_OK;
+
+    case TN_MAIL_IMAP_SKEY_SEQSET:
+    case TN_MAIL_IMAP_SKEY_UID:
+
+        rc = tn_mail_imap_seqset_uids(is, is->cmd_pool, &key->str,
+                                      key->type == TN_MAIL_IMAP_SKEY_UID,
+                                      &key->uids, &key->nuids);
+
+        if (rc == TN_DECLINED && is->nmsgs == 0) {
+            /* "1:*" in an empty mailbox matches nothing */
+            key->nuids = 0;
+            return TN_OK;
+        }
+
+        return (rc == TN_OK) ? TN_OK : TN_DECLINED;
+
+    case TN_MAIL_IMAP_SKEY_BEFORE:
+    case TN_MAIL_IMAP_SKEY_ON:
+    case TN_MAIL_IMAP_SKEY_SINCE:
+    case TN_MAIL_IMAP_SKEY_SENTBEFORE:
+    case TN_MAIL_IMAP_SKEY_SENTON:
+    case TN_MAIL_IMAP_SKEY_SENTSINCE:
+
+        if (tn_mail_imap_parse_date(&key->str, &t) != TN_OK) {
+            return TN_DECLINED;
+        }
+
+        key->day = tn_mail_imap_search_day(t);
+        return TN_OK;
+
+    case TN_MAIL_IMAP_SKEY_KEYWORD:
+
+        /* an unknown keyword: no message has it */
+        key->num = 0;
+
+        for (i = 0; i < is->nkeywords; i++) {
+            if (is->keywords[i].len == key->str.len
+                && tn_strncasecmp(is->keywords[i].data, key->str.data,
+                                  key->str.len) == 0)
+            {
+                key->num = (uint64_t) 1 << i;
+                break;
+            }
+        }
+
+        return TN_OK;
+
+    case TN_MAIL_IMAP_SKEY_FROM:
+    case TN_MAIL_IMAP_SKEY_TO:
+    case TN_MAIL_IMAP_SKEY_CC:
+    case TN_MAIL_IMAP_SKEY_BCC:
+    case TN_MAIL_IMAP_SKEY_SUBJECT:
+    case TN_MAIL_IMAP_SKEY_HEADER:
+    case TN_MAIL_IMAP_SKEY_BODY:
+    case TN_MAIL_IMAP_SKEY_TEXT:
+        return tn_mail_imap_search_fold(is->cmd_pool, &key->str);
+
+    default:
+        return TN_OK;
+    }
+}
+
+
+static tn_int_t
+tn_mail_imap_search_fold(tn_pool_t *pool, tn_str_t *s)
+{
+    u_char  *p;
+
+    if (s->len == 0) {
+        return TN_OK;
+    }
+
+    p = tn_pnalloc(pool, 2 * s->len);
+    if (p == NULL) {
+        return TN_ERROR;
+    }
+
+    s->len = tn_mail_imap_fold(p, s->data, s->len);
+    s->data = p;
+
+    return TN_OK;
+}
+
+
+/* days since the epoch, rounding down */
+
+static time_t
+tn_mail_imap_search_day(time_t t)
+{
+    return (t >= 0) ? t / 86400 : -((-t + 86399) / 86400);
+}
+
+
+/* a copy of the tree in the task's pool */
+
+static tn_mail_imap_skey_t *
+tn_mail_imap_search_copy(tn_pool_t *pool, tn_mail_imap_skey_t *key)
+{
+    tn_mail_imap_skey_t  *k, *child, **last;
+
+    k = tn_palloc(pool, sizeof(tn_mail_imap_skey_t));
+    if (k == NULL) {
+        return NULL;
+    }
+
+    *k = *key;
+    k->next = NULL;
+    k->child = NULL;
+
+    if (key->str.len) {
+        k->str.data = tn_pnalloc(pool, key->str.len);
+        if (k->str.data == NULL) {
+            return NULL;
+        }
+
+        tn_memcpy(k->str.data, key->str.data, key->str.len);
+    }
+
+    if (key->field.len) {
+        k->field.data = tn_pnalloc(pool, key->field.len);
+        if (k->field.data == NULL) {
+            return NULL;
+        }
+
+        tn_memcpy(k->field.data, key->field.data, key->field.len);
+    }
+
+    if (key->nuids) {
+        k->uids = tn_palloc(pool, key->nuids * sizeof(uint32_t));
+        if (k->uids == NULL) {
+            return NULL;
+        }
+
+        tn_memcpy(k->uids, key->uids, key->nuids * sizeof(uint32_t));
+    }
+
+    last = &k->child;
+
+    for (child = key->child; child; child = child->next) {
+        *last = tn_mail_imap_search_copy(pool, child);
+        if (*last == NULL) {
+            return NULL;
+        }
+
+        last = &(*last)->next;
+    }
+
+    return k;
+}
+
+
+/* a tree of view keys: evaluated here */
+
+static tn_int_t
+tn_mail_imap_search_view(tn_mail_session_t *s, tn_mail_imap_session_t *is)
+{
+    tn_int_t                    rc;
+    tn_uint_t                   i, n;
+    uint32_t                   *result;
+    tn_mail_imap_seval_t        ev;
+    tn_mail_imap_search_cmd_t  *sc;
+
+    sc = is->cmd_ctx;
+
+    result = tn_palloc(is->cmd_pool, is->nmsgs * sizeof(uint32_t));
+    if (result == NULL) {
+        return TN_ERROR;
+    }
+
+    tn_memzero(&ev, sizeof(tn_mail_imap_seval_t));
+    n = 0;
+
+    for (i = 0; i < is->nmsgs; i++) {
+        ev.m = &is->msgs[i];
+        ev.seq = i + 1;
+
+        rc = tn_mail_imap_search_match(sc->sr.root, &ev);
+
+        if (rc == 1) {
+            result[n++] = i;
+        }
+    }
+
+    if (sc->sort) {
+        tn_mail_imap_search_task_t  t;
+
+        /* ARRIVAL and SIZE only: sorted here */
+
+        tn_memzero(&t, sizeof(tn_mail_imap_search_task_t));
+        t.pool = is->cmd_pool;
+        t.msgs = is->msgs;
+        t.nmsgs = is->nmsgs;
+        t.sr = sc->sr;
+        t.result = result;
+        t.nresult = n;
+
+        if (tn_mail_imap_sort_build(&t, s->connection->log) != TN_OK) {
+            return TN_ERROR;
+        }
+    }
+
+    return tn_mail_imap_search_respond(s, is, result, n);
+}
+
+
+static tn_int_t
+tn_mail_imap_search_post(tn_mail_session_t *s, tn_mail_imap_session_t *is)
+{
+    tn_pool_t                   *pool;
+    tn_thread_task_t            *task;
+    tn_mail_imap_search_cmd_t   *sc;
+    tn_mail_imap_search_task_t  *t;
+
+    sc = is->cmd_ctx;
+
+    pool = tn_create_pool(TN_DEFAULT_POOL_SIZE, s->connection->log);
+    if (pool == NULL) {
+        return TN_ERROR;
+    }
+
+    task = tn_mail_task_alloc(s, sizeof(tn_mail_imap_search_task_t),
+                              tn_mail_imap_search_handler,
+                              tn_mail_imap_search_done);
+    if (task == NULL) {
+        tn_destroy_pool(pool);
+        return TN_ERROR;
+    }
+
+    t = task->ctx;
+    t->base.cancel = tn_mail_imap_search_cancel;
+    t->conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
+    t->user = *s->user;
+    t->mbox_id = is->mbox_id;
+    t->pool = pool;
+    t->sort = sc->sort;
+    t->cache = sc->cache;
+    t->sr = sc->sr;
+    t->sr.root = NULL;
+    t->nmsgs = is->nmsgs;
+
+    t->msgs = tn_palloc(pool, is->nmsgs * sizeof(tn_store_imsg_t));
+    if (t->msgs == NULL) {
+        goto failed;
+    }
+
+    tn_memcpy(t->msgs, is->msgs, is->nmsgs * sizeof(tn_store_imsg_t));
+
+    t->root = tn_mail_imap_search_copy(pool, sc->sr.root);
+    if (t->root == NULL) {
+        goto failed;
+    }
+
+    if (tn_mail_task_post(s, task) != TN_OK) {
+        goto failed;
+    }
+
+    return TN_AGAIN;
+
+failed:
+
+    tn_mail_task_free(s, task);
+    tn_destroy_pool(pool);
+
+    return TN_ERROR;
+}
+
+
+static void
+tn_mail_imap_search_handler(void *data, tn_log_t *log)
+{
+    tn_int_t                     rc;
+    tn_uint_t                    i;
+    tn_pool_t                   *pool;
+    tn_mail_imap_seval_t        *ev;
+    tn_mail_imap_search_task_t  *t = data;
+
+    t->rc = TN_ERROR;
+
+    t->result = tn_palloc(t->pool, t->nmsgs * sizeof(uint32_t));
+    ev = tn_pcalloc(t->pool, sizeof(tn_mail_imap_seval_t));
+    pool = tn_create_pool(TN_DEFAULT_POOL_SIZE, log);
+
+    if (t->result == NULL || ev == NULL || pool == NULL) {
+        if (pool) {
+            tn_destroy_pool(pool);
+        }
+
+        return;
+    }
+
+    ev->conf = t->conf;
+    ev->user = &t->user;
+    ev->mbox_id = t->mbox_id;
+    ev->log = log;
+    ev->pool = pool;
+    ev->want = TN_STORE_WANT_CACHE;
+
+    if (t->root->cost == TN_MAIL_IMAP_SCOST_FILE) {
+        ev->want |= TN_STORE_WANT_PATH;
+    }
+
+    for (i = 0; i < t->nmsgs; i++) {
+        ev->m = &t->msgs[i];
+        ev->seq = i + 1;
+        ev->cached = 0;
+        ev->texted = 0;
+        ev->fheadered = 0;
+        ev->gone = 0;
+        ev->header.len = 0;
+
+        rc = tn_mail_imap_search_match(t->root, ev);
+
+        tn_reset_pool(pool);
+
+        if (rc == TN_ERROR) {
+            tn_destroy_pool(pool);
+            return;
+        }
+
+        if (rc == 1 && !ev->gone) {
+            t->result[t->nresult++] = i;
+        }
+    }
+
+    tn_destroy_pool(pool);
+
+    if (t->sort && tn_mail_imap_sort_build(t, log) != TN_OK) {
+        return;
+    }
+
+    t->rc = TN_OK;
+}
+
+
+static void
+tn_mail_imap_search_cancel(tn_thread_task_t *task)
+{
+    tn_mail_imap_search_task_t  *t;
+
+    t = task->ctx;
+
+    tn_destroy_pool(t->pool);
+}
+
+
+static void
+tn_mail_imap_search_done(tn_mail_session_t *s, tn_thread_task_t *task)
+{
+    tn_int_t                     rc;
+    tn_mail_imap_session_t      *is;
+    tn_mail_imap_search_task_t  *t;
+
+    is = s->data;
+    t = task->ctx;
+
+    if (t->rc == TN_OK) {
+        rc = tn_mail_imap_search_respond(s, is, t->result, t->nresult);
+
+    } else {
+        is->cmd_ctx = NULL;
+        rc = tn_mail_imap_tagged(is, "NO", "[SERVERBUG] Search failed");
+    }
+
+    tn_mail_imap_search_cancel(task);
+    tn_mail_task_free(s, task);
+
+    tn_mail_imap_command_done(s, rc);
+}
+
+
+/*
+ * 1: the message matches, 0: it does not, TN_ERROR.  A message found
+ * expunged when its cache or file is read sets ev->gone and matches
+ * nothing.
+ */
+
+static tn_int_t
+tn_mail_imap_search_match(tn_mail_imap_skey_t *key, tn_mail_imap_seval_t *ev)
+{
+    tn_int_t              rc;
+    tn_mail_imap_skey_t  *k;
+
+    switch (key->type) {
+
+    case TN_MAIL_IMAP_SKEY_AND:
+
+        for (k = key->child; k; k = k->next) {
+            rc = tn_mail_imap_search_match(k, ev);
+            if (rc != 1) {
+                return rc;
+            }
+        }
+
+        return 1;
+
+    case TN_MAIL_IMAP_SKEY_OR:
+
+        rc = tn_mail_imap_search_match(key->child, ev);
+        if (rc != 0) {
+            return rc;
+        }
+
+        return tn_mail_imap_search_match(key->child->next, ev);
+
+    case TN_MAIL_IMAP_SKEY_NOT:
+
+        rc = tn_mail_imap_search_match(key->child, ev);
+        if (rc == TN_ERROR) {
+            return rc;
+        }
+
+        return ev->gone ? 0 : !rc;
+
+    default:
+        rc = tn_mail_imap_search_leaf(key, ev);
+        break;
+    }
+
+    if (rc == 1 || rc == 0 || rc == TN_ERROR) {
+        return rc;
+    }
+
+    /* TN_DECLINED: expunged meanwhile */
+
+    ev->gone = 1;
+
+    return 0;
+}
+
+
+static tn_int_t
+tn_mail_imap_search_leaf(tn_mail_imap_skey_t *key, tn_mail_imap_seval_t *ev)
+{
+    tn_store_imsg_t  *m;
+
+    m = ev->m;
+
+    switch (key->type) {
+
+    case TN_MAIL_IMAP_SKEY_ALL:
+        return 1;
+
+    case TN_MAIL_IMAP_SKEY_SEQSET:
+    case TN_MAIL_IMAP_SKEY_UID:
+        return tn_mail_imap_search_in(key->uids, key->nuids, m->uid);
+
+    case TN_MAIL_IMAP_SKEY_FLAG:
+        return ((m->flags & key->num) != 0) ^ key->neg;
+
+    case TN_MAIL_IMAP_SKEY_NEW:
+        return (m->flags & (TN_STORE_F_RECENT|TN_STORE_F_SEEN))
+               == TN_STORE_F_RECENT;
+
+    case TN_MAIL_IMAP_SKEY_KEYWORD:
+        return ((m->keywords & key->num) != 0) ^ key->neg;
+
+    case TN_MAIL_IMAP_SKEY_LARGER:
+        return m->vsize > key->num;
+
+    case TN_MAIL_IMAP_SKEY_SMALLER:
+        return m->vsize < key->num;
+
+    case TN_MAIL_IMAP_SKEY_MODSEQ:
+        return m->modseq >= key->num;
+
+    case TN_MAIL_IMAP_SKEY_BEFORE:
+        return tn_mail_imap_search_day(m->internaldate) < key->day;
+
+    case TN_MAIL_IMAP_SKEY_ON:
+        return tn_mail_imap_search_day(m->internaldate) == key->day;
+
+    case TN_MAIL_IMAP_SKEY_SINCE:
+        return tn_mail_imap_search_day(m->internaldate) >= key->day;
+
+    default:
+        return tn_mail_imap_search_cached(key, ev);
+    }
+}
+
+
+/* the keys of the header cache and of the file */
+
+static tn_int_t
+tn_mail_imap_search_cached(tn_mail_imap_skey_t *key, tn_mail_imap_seval_t *ev)
+{
+    time_t     day;
+    tn_int_t   rc;
+    tn_str_t  *hay;
+
+    rc = tn_mail_imap_search_load(ev);
+    if (rc != TN_OK) {
+        return rc;
+    }
+
+    switch (key->type) {
+
+    case TN_MAIL_IMAP_SKEY_SENTBEFORE:
+    case TN_MAIL_IMAP_SKEY_SENTON:
+    case TN_MAIL_IMAP_SKEY_SENTSINCE:
+
+        if (ev->cache.date == -1) {
+            return 0;
+        }
+
+        /* the date as written, disregarding time and zone */
+        day = tn_mail_imap_search_day(ev->cache.date
+                                      + (time_t) ev->cache.date_tz * 60);
+
+        if (key->type == TN_MAIL_IMAP_SKEY_SENTBEFORE) {
+            return day < key->day;
+        }
+
+        if (key->type == TN_MAIL_IMAP_SKEY_SENTON) {
+            return day == key->day;
+        }
+
+        return day >= key->day;
+
+    case TN_MAIL_IMAP_SKEY_FROM:
+        hay = &ev->cache.from;
+        break;
+
+    case TN_MAIL_IMAP_SKEY_TO:
+        hay = &ev->cache.to;
+        break;
+
+    case TN_MAIL_IMAP_SKEY_CC:
+        hay = &ev->cache.cc;
+        break;
+
+    case TN_MAIL_IMAP_SKEY_BCC:
+        hay = &ev->cache.bcc;
+        break;
+
+    case TN_MAIL_IMAP_SKEY_SUBJECT:
+        hay = &ev->cache.subject;
+        break;
+
+    case TN_MAIL_IMAP_SKEY_HEADER:
+        return tn_mail_imap_search_header(ev, key);
+
+    case TN_MAIL_IMAP_SKEY_BODY:
+    case TN_MAIL_IMAP_SKEY_TEXT:
+
+        rc = tn_mail_imap_search_text(ev, key->type == TN_MAIL_IMAP_SKEY_BODY);
+        if (rc != TN_OK) {
+            return rc;
+        }
+
+        if (tn_mail_imap_search_has(&ev->text, &key->str)) {
+            return 1;
+        }
+
+        if (key->type == TN_MAIL_IMAP_SKEY_BODY) {
+            return 0;
+        }
+
+        /* TEXT: the header too, raw and decoded */
+
+        if (tn_mail_imap_search_has(&ev->fheader, &key->str)
+            || tn_mail_imap_search_has(&ev->cache.subject, &key->str)
+            || tn_mail_imap_search_has(&ev->cache.from, &key->str)
+            || tn_mail_imap_search_has(&ev->cache.to, &key->str)
+            || tn_mail_imap_search_has(&ev->cache.cc, &key->str))
+        {
+            return 1;
+        }
+
+        return 0;
+
+    default:
+        return 0;
+    }
+
+    return tn_mail_imap_search_has(hay, &key->str);
+}
+
+
+/* the header cache of ev->m, once per message: TN_OK, TN_DECLINED */
+
+static tn_int_t
+tn_mail_imap_search_load(tn_mail_imap_seval_t *ev)
+{
+    tn_int_t  rc;
+
+    if (ev->gone) {
+        return TN_DECLINED;
+    }
+
+    if (ev->cached) {
+        return TN_OK;
+    }
+
+    if (ev->conf == NULL) {
+        /* evaluated in the event loop: view keys only */
+        return TN_ERROR;
+    }
+
+    tn_memzero(&ev->cache, sizeof(tn_store_cache_t));
+
+    rc = tn_store_mbox_message(ev->conf, ev->user, ev->mbox_id, ev->m->uid,
+                               ev->want, ev->path, ev->pool, &ev->cache,
+                               ev->log);
+
+    if (rc != TN_OK) {
+        return rc;
+    }
+
+    ev->cached = 1;
+    ev->header = ev->cache.header;
+
+    return TN_OK;
+}
+
+
+/* HEADER field string: "" matches a message that has the field */
+
+static tn_int_t
+tn_mail_imap_search_header(tn_mail_imap_seval_t *ev,
+    tn_mail_imap_skey_t *key)
+{
+    u_char    *p, *last;
+    tn_int_t   rc;
+    tn_str_t   values, msg;
+
+    if (ev->header.len == 0 && ev->cache.header_too_large) {
+        rc = tn_mail_imap_search_file(ev, &msg);
+        if (rc != TN_OK) {
+            return rc;
+        }
+
+        p = tn_strnstr(msg.data, "\r\n\r\n", msg.len);
+
+        ev->header.data = msg.data;
+        ev->header.len = p ? (size_t) (p + 4 - msg.data) : msg.len;
+    }
+
+    if (key->str.len) {
+        if (tn_mail_imap_msg_header_values(ev->pool, &ev->header,
+                                           &key->field, &values)
+            != TN_OK)
+        {
+            return TN_ERROR;
+        }
+
+        return tn_mail_imap_search_has(&values, &key->str);
+    }
+
+    /* a line that starts with the name, then optional WSP and ":" */
+
+    p = ev->header.data;
+    last = p + ev->header.len;
+
+    while (p && p + key->field.len < last) {
+
+        if (tn_strncasecmp(p, key->field.data, key->field.len) == 0) {
+            u_char  *q;
+
+            for (q = p + key->field.len; q < last && (*q == ' ' || *q == '\t');
+                 q++)
+            {
+                /* void */
+            }
+
+            if (q < last && *q == ':') {
+                return 1;
+            }
+        }
+
+        p = tn_strlchr(p, last, LF);
+
+        if (p) {
+            p++;
+        }
+    }
+
+    return 0;
+}
+
+
+/* the folded body text (and the folded header for TEXT) */
+
+static tn_int_t
+tn_mail_imap_search_text(tn_mail_imap_seval_t *ev, tn_uint_t body)
+{
+    tn_int_t   rc;
+    tn_str_t   msg;
+
+    if (!ev->texted) {
+        rc = tn_mail_imap_search_file(ev, &msg);
+        if (rc != TN_OK) {
+            return rc;
+        }
+
+        if (tn_mail_imap_msg_text(ev->pool, &msg, &ev->text) != TN_OK) {
+            return TN_ERROR;
+        }
+
+        if (ev->header.len == 0) {
+            u_char  *p;
+
+            p = tn_strnstr(msg.data, "\r\n\r\n", msg.len);
+            ev->header.data = msg.data;
+            ev->header.len = p ? (size_t) (p + 4 - msg.data) : msg.len;
+        }
+
+        ev->texted = 1;
+    }
+
+    if (!body && !ev->fheadered) {
+        ev->fheader.data = tn_pnalloc(ev->pool, 2 * ev->header.len + 1);
+        if (ev->fheader.data == NULL) {
+            return TN_ERROR;
+        }
+
+        ev->fheader.len = tn_mail_imap_fold(ev->fheader.data,
+                                            ev->header.data,
+                                            ev->header.len);
+        ev->fheadered = 1;
+    }
+
+    return TN_OK;
+}
+
+
+/* the message file in its CRLF form */
+
+static tn_int_t
+tn_mail_imap_search_file(tn_mail_imap_seval_t *ev, tn_str_t *msg)
+{
+    tn_int_t  rc;
+
+    if (!(ev->want & TN_STORE_WANT_PATH)) {
+        /* the cache was read without the path: read it again */
+        ev->want |= TN_STORE_WANT_PATH;
+        ev->cached = 0;
+    }
+
+    rc = tn_mail_imap_search_load(ev);
+    if (rc != TN_OK) {
+        return rc;
+    }
+
+    rc = tn_mail_imap_msg_load(ev->pool, ev->path, TN_IMAP_SEARCH_MAX_LOAD,
+                               msg);
+
+    if (rc == TN_ERROR && tn_errno == ENOENT) {
+        return TN_DECLINED;
+    }
+
+    if (rc == TN_DECLINED) {
+        /* too large to search: no match */
+        msg->len = 0;
+        msg->data = (u_char *) "";
+        return TN_OK;
+    }
+
+    if (rc != TN_OK) {
+        tn_log_error(TN_LOG_ERR, ev->log, tn_errno,
+                     "search of \"%s\" failed", ev->path);
+        return TN_ERROR;
+    }
+
+    return TN_OK;
+}
+
+
+/* a substring test where the cache may hold absent (NULL) strings */
+
+static tn_uint_t
+tn_mail_imap_search_has(tn_str_t *hay, tn_str_t *needle)
+{
+    if (needle->len == 0) {
+        return 1;
+    }
+
+    if (hay->len == 0 || hay->data == NULL) {
+        return 0;
+    }
+
+    return tn_mail_imap_contains(hay, needle);
+}
+
+
+static tn_uint_t
+tn_mail_imap_search_in(uint32_t *uids, tn_uint_t n, uint32_t uid)
+{
+    tn_uint_t  lo, hi, mid;
+
+    lo = 0;
+    hi = n;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        if (uids[mid] == uid) {
+            return 1;
+        }
+
+        if (uids[mid] < uid) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * SORT: the result (view indexes) ordered by the criteria, ties by
+ * sequence number (RFC 5256 3).  Runs in the task, or in the event loop
+ * for ARRIVAL and SIZE.
+ */
+
+static tn_int_t
+tn_mail_imap_sort_build(tn_mail_imap_search_task_t *t, tn_log_t *log)
+{
+    tn_int_t                  rc;
+    tn_uint_t                 i;
+    tn_store_imsg_t          *m;
+    tn_store_cache_t          cache;
+    tn_mail_imap_sort_elt_t  *elts, *e;
+
+    elts = tn_palloc(t->pool,
+                     t->nresult * sizeof(tn_mail_imap_sort_elt_t) + 1);
+    if (elts == NULL) {
+        return TN_ERROR;
+    }
+
+    for (i = 0; i < t->nresult; i++) {
+        e = &elts[i];
+        tn_memzero(e, sizeof(tn_mail_imap_sort_elt_t));
+
+        e->idx = t->result[i];
+        e->sr = &t->sr;
+
+        m = &t->msgs[e->idx];
+        e->size = m->vsize;
+        e->arrival = m->internaldate;
+        e->date = m->internaldate;
+
+        if (!t->cache) {
+            continue;
+        }
+
+        tn_memzero(&cache, sizeof(tn_store_cache_t));
+
+        rc = tn_store_mbox_message(t->conf, &t->user, t->mbox_id, m->uid,
+                                   TN_STORE_WANT_CACHE, NULL, t->pool,
+                                   &cache, log);
+
+        if (rc == TN_ERROR) {
+            return TN_ERROR;
+        }
+
+        if (rc == TN_DECLINED) {
+            /* expunged meanwhile: sorts as empty */
+            continue;
+        }
+
+        /*
+         * The strings stay in the task's pool: a sort over many messages
+         * keeps only these fields of the caches
+         */
+
+        e->str[0] = cache.sort_cc;
+        e->str[1] = cache.sort_from;
+        e->str[2] = cache.sort_subject;
+        e->str[3] = cache.sort_to;
+
+        if (cache.date != -1) {
+            e->date = cache.date;
+        }
+    }
+
+    tn_qsort(elts, t->nresult, sizeof(tn_mail_imap_sort_elt_t),
+             tn_mail_imap_sort_cmp);
+
+    for (i = 0; i < t->nresult; i++) {
+        t->result[i] = elts[i].idx;
+    }
+
+    return TN_OK;
+}
+
+
+static int
+tn_mail_imap_sort_cmp(const void *one, const void *two)
+{
+    tn_int_t                  r;
+    tn_uint_t                 i, k;
+    tn_mail_imap_search_t    *sr;
+    tn_mail_imap_sort_elt_t  *a, *b;
+
+    a = (tn_mail_imap_sort_elt_t *) one;
+    b = (tn_mail_imap_sort_elt_t *) two;
+    sr = a->sr;
+
+    for (i = 0; i < sr->nsort; i++) {
+
+        switch (sr->sort[i].key) {
+
+        case TN_MAIL_IMAP_SORT_ARRIVAL:
+            r = (a->arrival > b->arrival) - (a->arrival < b->arrival);
+            break;
+
+        case TN_MAIL_IMAP_SORT_DATE:
+            r = (a->date > b->date) - (a->date < b->date);
+            break;
+
+        case TN_MAIL_IMAP_SORT_SIZE:
+            r = (a->size > b->size) - (a->size < b->size);
+            break;
+
+        default:
+            k = (sr->sort[i].key == TN_MAIL_IMAP_SORT_CC) ? 0
+                : (sr->sort[i].key == TN_MAIL_IMAP_SORT_FROM) ? 1
+                : (sr->sort[i].key == TN_MAIL_IMAP_SORT_SUBJECT) ? 2 : 3;
+
+            r = tn_memn2cmp(a->str[k].data, b->str[k].data, a->str[k].len,
+                            b->str[k].len);
+            r = (r > 0) - (r < 0);
+            break;
+        }
+
+        if (r) {
+            return sr->sort[i].reverse ? -r : r;
+        }
+    }
+
+    return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+
+/* the untagged response and the tagged line; result: view indexes */
+
+static tn_int_t
+tn_mail_imap_search_respond(tn_mail_session_t *s, tn_mail_imap_session_t *is,
+    uint32_t *result, tn_uint_t n)
+{
+    u_char                     *line, *p;
+    uint64_t                    modseq;
+    tn_uint_t                   i, ret, esearch;
+    uint32_t                   *nums;
+    tn_mail_imap_search_cmd_t  *sc;
+
+    sc = is->cmd_ctx;
+    is->cmd_ctx = NULL;
+
+    nums = tn_palloc(is->cmd_pool, (n + 1) * sizeof(uint32_t));
+    if (nums == NULL) {
+        return TN_ERROR;
+    }
+
+    modseq = 0;
+
+    for (i = 0; i < n; i++) {
+        nums[i] = is->parse.uid ? is->msgs[result[i]].uid : result[i] + 1;
+
+        if (is->msgs[result[i]].modseq > modseq) {
+            modseq = is->msgs[result[i]].modseq;
+        }
+    }
+
+    ret = sc->sr.ret;
+    esearch = !sc->sort && (sc->sr.esearch || is->rev2);
+
+    if (esearch && ret == 0) {
+        ret = TN_MAIL_IMAP_SRET_ALL;
+    }
+
+    if (ret & TN_MAIL_IMAP_SRET_SAVE) {
+        if (tn_mail_imap_search_save(is, result, n, ret) != TN_OK) {
+            return TN_ERROR;
+        }
+
+        if (ret == TN_MAIL_IMAP_SRET_SAVE) {
+            /* RFC 5182 2.1: SAVE alone returns no ESEARCH */
+            return tn_mail_imap_tagged(is, "OK", "Search completed");
+        }
+    }
+
+    line = tn_pnalloc(is->cmd_pool, tn_mail_imap_numset_len(n)
+                                    + is->parse.tag.len + 256);
+    if (line == NULL) {
+        return TN_ERROR;
+    }
+
+    if (!esearch) {
+        p = tn_cpymem(line, sc->sort ? "* SORT" : "* SEARCH", sc->sort ? 6 : 8);
+
+        if (tn_mail_imap_write(is, line, p - line) != TN_OK) {
+            return TN_ERROR;
+        }
+
+        /* in pieces: a long result is not built twice */
+
+        for (i = 0; i < n; i++) {
+            p = tn_sprintf(line, " %uD", nums[i]);
+
+            if (tn_mail_imap_write(is, line, p - line) != TN_OK) {
+                return TN_ERROR;
+            }
+        }
+
+        p = line;
+
+        if (sc->sr.modseq && n) {
+            p = tn_sprintf(p, " (MODSEQ %uL)", modseq);
+        }
+
+        *p++ = CR; *p++ = LF;
+
+        if (tn_mail_imap_write(is, line, p - line) != TN_OK) {
+            return TN_ERROR;
+        }
+
+        return tn_mail_imap_tagged(is, "OK", sc->sort ? "Sort completed"
+                                                      : "Search completed");
+    }
+
+    return tn_mail_imap_search_esearch(is, sc, nums, n, ret, modseq, line);
+}
+
+
+/* * ESEARCH (RFC 4731) into line, then the tagged line */
+
+static tn_int_t
+tn_mail_imap_search_esearch(tn_mail_imap_session_t *is,
+    tn_mail_imap_search_cmd_t *sc, uint32_t *nums, tn_uint_t n,
+    tn_uint_t ret, uint64_t modseq, u_char *line)
+{
+    u_char     *p;
+    uint32_t    min, max;
+    tn_uint_t   i;
+
+    p = tn_sprintf(line, "* ESEARCH (TAG \"%V\")", &is->parse.tag);
+
+    if (is->parse.uid) {
+        p = tn_cpymem(p, " UID", 4);
+    }
+
+    if (n) {
+        min = nums[0];
+        max = nums[0];
+
+        for (i = 1; i < n; i++) {
+            min = tn_min(min, nums[i]);
+            max = tn_max(max, nums[i]);
+        }
+
+        if (ret & TN_MAIL_IMAP_SRET_MIN) {
+            p = tn_sprintf(p, " MIN %uD", min);
+        }
+
+        if (ret & TN_MAIL_IMAP_SRET_MAX) {
+            p = tn_sprintf(p, " MAX %uD", max);
+        }
+    }
+
+    if (ret & TN_MAIL_IMAP_SRET_COUNT) {
+        p = tn_sprintf(p, " COUNT %ui", n);
+    }
+
+    if ((ret & TN_MAIL_IMAP_SRET_ALL) && n) {
+        p = tn_cpymem(p, " ALL ", 5);
+        p = tn_mail_imap_numset(p, nums, n);
+    }
+
+    if (sc->sr.modseq && n) {
+        p = tn_sprintf(p, " MODSEQ %uL", modseq);
+    }
+
+    *p++ = CR; *p++ = LF;
+
+    if (tn_mail_imap_write(is, line, p - line) != TN_OK) {
+        return TN_ERROR;
+    }
+
+    return tn_mail_imap_tagged(is, "OK", "Search completed");
+}
+
+
+/* RFC 5182: the result as uids; with MIN and/or MAX only, those */
+
+static tn_int_t
+tn_mail_imap_search_save(tn_mail_imap_session_t *is, uint32_t *result,
+    tn_uint_t n, tn_uint_t ret)
+{
+    tn_uint_t   i, k;
+    uint32_t   *saved;
+
+    saved = NULL;
+    k = 0;
+
+    if (n) {
+        saved = tn_alloc(n * sizeof(uint32_t), tn_cycle->log);
+        if (saved == NULL) {
+            return TN_ERROR;
+        }
+
+        if ((ret & (TN_MAIL_IMAP_SRET_MIN|TN_MAIL_IMAP_SRET_MAX))
+            && !(ret & (TN_MAIL_IMAP_SRET_ALL|TN_MAIL_IMAP_SRET_COUNT)))
+        {
+            /* the result is ascending */
+
+            if (ret & TN_MAIL_IMAP_SRET_MIN) {
+                saved[k++] = is->msgs[result[0]].uid;
+            }
+
+            if ((ret & TN_MAIL_IMAP_SRET_MAX) && (k == 0 || n > 1)) {
+                saved[k++] = is->msgs[result[n - 1]].uid;
+            }
+
+        } else {
+            for (i = 0; i < n; i++) {
+                saved[k++] = is->msgs[result[i]].uid;
+            }
+        }
+    }
+
+    if (is->saved) {
+        tn_free(is->saved);
+    }
+
+    is->saved = saved;
+    is->nsaved = k;
+
+    return TN_OK;
+}
+
+
+/*
+ * RFC 7162 3.1: the first CONDSTORE-enabling command of a session with a
+ * mailbox selected tells HIGHESTMODSEQ: that of the view, which may be
+ * ahead of its last sync point with the session's own changes.
+ */
+
+static tn_int_t
+tn_mail_imap_search_condstore(tn_mail_imap_session_t *is)
+{
+    uint64_t   modseq;
+    tn_uint_t  i;
+
+    if (is->condstore) {
+        return TN_OK;
+    }
+
+    is->condstore = 1;
+    modseq = is->modseq;
+
+    for (i = 0; i < is->nmsgs; i++) {
+        if (is->msgs[i].modseq > modseq) {
+            modseq = is->msgs[i].modseq;
+        }
+    }
+
+    return tn_mail_imap_printf(is, "* OK [HIGHESTMODSEQ %uL] Highest" CRLF,
+                               modseq);
+}
