@@ -64,6 +64,20 @@ typedef struct {
 } tn_mail_pop3_expunge_t;
 
 
+/* RETR/TOP of a file an IMAP session moved or renamed: its path now */
+typedef struct {
+    tn_mail_task_ctx_t         base;
+    tn_store_conf_t           *conf;
+    tn_store_user_t            user;
+    uint32_t                   uid;
+    tn_uint_t                  n;
+    tn_uint_t                  command;
+    tn_int_t                   lines;
+    tn_int_t                   rc;
+    char                       path[PATH_MAX];
+} tn_mail_pop3_locate_t;
+
+
 #define tn_pop3_bit(state)     (1 << (state))
 
 #define TN_POP3_AUTH_STATES                                                  \
@@ -117,6 +131,13 @@ static tn_int_t tn_mail_pop3_out_alloc(tn_mail_session_t *s,
     tn_uint_t file);
 static tn_int_t tn_mail_pop3_open(tn_mail_session_t *s, tn_connection_t *c,
     tn_store_msg_t *m);
+static tn_int_t tn_mail_pop3_retr_start(tn_mail_session_t *s,
+    tn_uint_t n, tn_int_t lines, tn_uint_t command);
+static tn_int_t tn_mail_pop3_locate(tn_mail_session_t *s, tn_uint_t n,
+    tn_int_t lines);
+static void tn_mail_pop3_locate_handler(void *data, tn_log_t *log);
+static void tn_mail_pop3_locate_done(tn_mail_session_t *s,
+    tn_thread_task_t *task);
 static tn_int_t tn_mail_pop3_retr_more(tn_mail_session_t *s);
 static tn_int_t tn_mail_pop3_release(tn_mail_session_t *s);
 static void tn_mail_pop3_free_stream(tn_mail_pop3_session_t *ps);
@@ -1164,7 +1185,7 @@ tn_mail_pop3_list_more(tn_mail_session_t *s)
 static tn_int_t
 tn_mail_pop3_retr(tn_mail_session_t *s, tn_connection_t *c)
 {
-    tn_int_t                 lines;
+    tn_int_t                 rc, lines;
     tn_uint_t                n;
     tn_store_msg_t          *m;
     tn_mail_pop3_session_t  *ps = s->data;
@@ -1186,11 +1207,33 @@ tn_mail_pop3_retr(tn_mail_session_t *s, tn_connection_t *c)
 
     m = &ps->mb->msgs[n - 1];
 
-    if (tn_mail_pop3_open(s, c, m) != TN_OK) {
+    rc = tn_mail_pop3_open(s, c, m);
+
+    if (rc == TN_DECLINED) {
+        /* moved or renamed by IMAP since the login: ask the store */
+        return tn_mail_pop3_locate(s, n, lines);
+    }
+
+    if (rc != TN_OK) {
         tn_mail_pop3_reply(s, "-ERR [SYS/TEMP] message %ui is not "
                               "available", n);
         return TN_OK;
     }
+
+    return tn_mail_pop3_retr_start(s, n, lines, s->parse.command);
+}
+
+
+/* the file of message n is open in ps->fd: the reply starts */
+
+static tn_int_t
+tn_mail_pop3_retr_start(tn_mail_session_t *s, tn_uint_t n, tn_int_t lines,
+    tn_uint_t command)
+{
+    tn_store_msg_t          *m;
+    tn_mail_pop3_session_t  *ps = s->data;
+
+    m = &ps->mb->msgs[n - 1];
 
     if (tn_mail_pop3_out_alloc(s, 1) != TN_OK) {
         tn_mail_pop3_free_stream(ps);
@@ -1198,7 +1241,7 @@ tn_mail_pop3_retr(tn_mail_session_t *s, tn_connection_t *c)
         return TN_OK;
     }
 
-    if (s->parse.command == TN_POP3_RETR) {
+    if (command == TN_POP3_RETR) {
         ps->nretr++;
     }
 
@@ -1220,11 +1263,113 @@ tn_mail_pop3_retr(tn_mail_session_t *s, tn_connection_t *c)
 
 
 /*
+ * The file of message n is not where the login found it: an IMAP SELECT
+ * moved it from new/ to cur/, or a flag change renamed it in cur/.  Its
+ * name now depends on the flags in the index, so the store finds it in
+ * the thread pool (no directory scan on the event loop).  TN_AGAIN: the
+ * reply comes from tn_mail_pop3_locate_done(); TN_OK: s->out has it.
+ */
+
+static tn_int_t
+tn_mail_pop3_locate(tn_mail_session_t *s, tn_uint_t n, tn_int_t lines)
+{
+    tn_thread_task_t        *task;
+    tn_mail_pop3_locate_t   *t;
+    tn_mail_pop3_session_t  *ps = s->data;
+
+    task = tn_mail_task_alloc(s, sizeof(tn_mail_pop3_locate_t),
+                              tn_mail_pop3_locate_handler,
+                              tn_mail_pop3_locate_done);
+    if (task == NULL) {
+        s->out = tn_mail_pop3_internal;
+        return TN_OK;
+    }
+
+    /* base.cancel stays NULL: the lookup leaves nothing to release */
+    t = task->ctx;
+    t->conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
+    t->user = *s->user;
+    t->uid = ps->mb->msgs[n - 1].uid;
+    t->n = n;
+    t->command = s->parse.command;
+    t->lines = lines;
+
+    if (tn_mail_task_post(s, task) != TN_OK) {
+        tn_mail_task_free(s, task);
+        s->out = tn_mail_pop3_internal;
+        return TN_OK;
+    }
+
+    return TN_AGAIN;
+}
+
+
+static void
+tn_mail_pop3_locate_handler(void *data, tn_log_t *log)
+{
+    tn_mail_pop3_locate_t  *t = data;
+
+    t->rc = tn_store_message_path(t->conf, &t->user, t->uid, t->path, log);
+}
+
+
+static void
+tn_mail_pop3_locate_done(tn_mail_session_t *s, tn_thread_task_t *task)
+{
+    char                    *p;
+    size_t                   len;
+    tn_int_t                 rc;
+    tn_connection_t         *c;
+    tn_store_msg_t          *m;
+    tn_mail_pop3_locate_t   *t;
+    tn_mail_pop3_session_t  *ps = s->data;
+
+    c = s->connection;
+    t = task->ctx;
+    m = &ps->mb->msgs[t->n - 1];
+    rc = t->rc;
+
+    if (rc == TN_OK) {
+        /* the new path; the old buffer is reused when it fits */
+        len = strlen(t->path);
+        p = (len <= strlen(m->path)) ? m->path : tn_pnalloc(c->pool, len + 1);
+
+        if (p == NULL) {
+            rc = TN_ERROR;
+
+        } else {
+            tn_memcpy(p, t->path, len + 1);
+            m->path = p;
+            rc = tn_mail_pop3_open(s, c, m);
+        }
+
+    } else if (rc == TN_DECLINED) {
+        tn_log_error(TN_LOG_INFO, c->log, 0,
+                     "pop3: message %ui (uid %ui) is gone", t->n,
+                     (tn_uint_t) t->uid);
+    }
+
+    if (rc == TN_OK) {
+        (void) tn_mail_pop3_retr_start(s, t->n, t->lines, t->command);
+
+    } else {
+        tn_mail_pop3_reply(s, "-ERR [SYS/TEMP] message %ui is not "
+                              "available", t->n);
+    }
+
+    tn_mail_task_free(s, task);
+
+    tn_mail_send(c->write);
+}
+
+
+/*
  * Opens a message of the maildrop into ps->fd.  The path comes from the
  * index, but the file may have been replaced since the login by another
  * program with access to the Maildir: a symlink is refused (O_NOFOLLOW),
  * and so is anything but a regular file -- O_NONBLOCK keeps the open() of
- * a FIFO from stopping the worker.  TN_OK or TN_ERROR (logged).
+ * a FIFO from stopping the worker.  TN_OK; TN_DECLINED: no such file (not
+ * logged: IMAP may have moved it); TN_ERROR (logged).
  */
 
 static tn_int_t
@@ -1238,6 +1383,12 @@ tn_mail_pop3_open(tn_mail_session_t *s, tn_connection_t *c,
                            |O_CLOEXEC);
 
     if (ps->fd == TN_INVALID_FILE) {
+        if (tn_errno == TN_ENOENT) {
+            tn_log_debug1(TN_LOG_DEBUG_MAIL, c->log, tn_errno,
+                          "open(\"%s\") failed", m->path);
+            return TN_DECLINED;
+        }
+
         tn_log_error(TN_LOG_ERR, c->log, tn_errno,
                      "open(\"%s\") failed", m->path);
         return TN_ERROR;

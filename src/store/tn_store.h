@@ -270,6 +270,16 @@ tn_int_t tn_store_expunge(tn_store_conf_t *conf, tn_store_user_t *u,
     uint32_t *uids, tn_uint_t n, tn_log_t *log);
 
 /*
+ * The absolute path now (PATH_MAX) of INBOX message uid, for a POP3
+ * session whose tn_store_msg_t path went stale: an IMAP SELECT moved the
+ * file from new/ to cur/, or a flag change renamed it in cur/.  Looks up
+ * the flags in the index and tries cur/<base>:2,<flags> and new/<base>,
+ * then scans.  TN_OK; TN_DECLINED: expunged, or no file; TN_ERROR.
+ */
+tn_int_t tn_store_message_path(tn_store_conf_t *conf, tn_store_user_t *u,
+    uint32_t uid, char *path, tn_log_t *log);
+
+/*
  * Rebuilds index.db from the Maildir alone.  When the old index is
  * readable and consistent its UIDs and UIDVALIDITY are kept; otherwise it
  * is renamed to index.db.broken-<time> and a new one is made with a new

@@ -924,6 +924,116 @@ tn_store_inbox_put(tn_store_db_t *db, tn_store_mbox_row_t *mr, int *src,
 
 
 tn_int_t
+tn_store_mbox_commit(tn_store_db_t *db, tn_store_mbox_row_t *mr,
+    tn_store_user_t *u, tn_log_t *log)
+{
+    int  rc;
+
+    if (tn_store_inbox_put(db, mr, &rc, log) != TN_OK
+        || tn_store_db_commit(db, log) != SQLITE_OK)
+    {
+        tn_store_db_rollback(db, log);
+        return TN_ERROR;
+    }
+
+    tn_store_notify(u);
+
+    return TN_OK;
+}
+
+
+int
+tn_store_db_run2(tn_store_db_t *db, const char *sql, int64_t a, int64_t b,
+    const char *what, tn_log_t *log)
+{
+    int            rc;
+    sqlite3_stmt  *stmt;
+
+    stmt = tn_store_db_stmt(db, sql, log);
+    if (stmt == NULL) {
+        return SQLITE_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, a);
+
+    if (sqlite3_bind_parameter_count(stmt) > 1) {
+        sqlite3_bind_int64(stmt, 2, b);
+    }
+
+    rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+
+    if (rc != SQLITE_DONE) {
+        tn_store_db_log(db, log, rc, what);
+        return rc;
+    }
+
+    return SQLITE_OK;
+}
+
+
+tn_int_t
+tn_store_msg_step(tn_store_db_t *db, const char *sql, int64_t id,
+    uint32_t uid, sqlite3_stmt **out, tn_log_t *log)
+{
+    int            rc;
+    sqlite3_stmt  *stmt;
+
+    stmt = tn_store_db_stmt(db, sql, log);
+    if (stmt == NULL) {
+        return TN_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, id);
+    sqlite3_bind_int64(stmt, 2, uid);
+
+    rc = sqlite3_step(stmt);
+
+    if (rc == SQLITE_ROW) {
+        *out = stmt;
+        return TN_OK;
+    }
+
+    sqlite3_reset(stmt);
+
+    if (rc == SQLITE_DONE) {
+        return TN_DECLINED;
+    }
+
+    tn_store_db_log(db, log, rc, "reading a message");
+    return TN_ERROR;
+}
+
+
+tn_int_t
+tn_store_uids_read(tn_store_db_t *db, sqlite3_stmt *stmt, tn_array_t *a,
+    const char *what, tn_log_t *log)
+{
+    int        rc;
+    uint32_t  *uid;
+
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        uid = tn_array_push(a);
+        if (uid == NULL) {
+            sqlite3_reset(stmt);
+            return TN_ERROR;
+        }
+
+        *uid = (uint32_t) sqlite3_column_int64(stmt, 0);
+    }
+
+    sqlite3_reset(stmt);
+
+    if (rc != SQLITE_DONE) {
+        tn_store_db_log(db, log, rc, what);
+        return TN_ERROR;
+    }
+
+    return TN_OK;
+}
+
+
+tn_int_t
 tn_store_maildir_open(tn_store_user_t *u, tn_fd_t *dirfd, tn_fd_t *tmpfd,
     tn_fd_t *newfd, tn_fd_t *curfd, struct stat *st)
 {

@@ -174,6 +174,37 @@ tn_int_t tn_store_inbox_put(tn_store_db_t *db, tn_store_mbox_row_t *mr,
     int *src, tn_log_t *log);
 
 /*
+ * The end of a write transaction that changed mailbox mr->id: the row
+ * written back (tn_store_inbox_put()), COMMIT, tn_store_notify(u).  On
+ * failure the transaction is rolled back.  TN_OK or TN_ERROR (logged).
+ */
+tn_int_t tn_store_mbox_commit(tn_store_db_t *db, tn_store_mbox_row_t *mr,
+    tn_store_user_t *u, tn_log_t *log);
+
+/*
+ * Runs sql, which returns no rows, with ?1 = a and ?2 = b (when sql has
+ * a ?2).  SQLite codes; a failure is logged as what.
+ */
+int tn_store_db_run2(tn_store_db_t *db, const char *sql, int64_t a,
+    int64_t b, const char *what, tn_log_t *log);
+
+/*
+ * Runs sql with ?1 = mailbox id and ?2 = uid.  TN_OK: *stmt is on the
+ * message's row (the caller resets it); TN_DECLINED: no such message;
+ * TN_ERROR (logged).
+ */
+tn_int_t tn_store_msg_step(tn_store_db_t *db, const char *sql, int64_t id,
+    uint32_t uid, sqlite3_stmt **stmt, tn_log_t *log);
+
+/*
+ * Steps stmt (parameters bound) to its end, pushing column 0 of every
+ * row onto a (of uint32_t), and resets it.  TN_OK or TN_ERROR (logged
+ * as what).
+ */
+tn_int_t tn_store_uids_read(tn_store_db_t *db, sqlite3_stmt *stmt,
+    tn_array_t *a, const char *what, tn_log_t *log);
+
+/*
  * The index of a Maildir, created when missing (and, run as root, given
  * to the Maildir's owner).  A damaged index is rebuilt once.  NULL on
  * failure (logged).
@@ -320,12 +351,15 @@ int tn_store_expunged_add(tn_store_db_t *db, tn_store_mbox_row_t *mr,
     uint32_t uid, tn_log_t *log);
 
 /*
- * Expunges uids of mailbox mr->id of the open folder md: names, files
- * (unlinked, directories synced), then the rows.  names: n pointers in
- * md->pool; on return names[i] is NULL for each uid not removed.
+ * Expunges uids of mailbox mr->id of the open folder md, in one write
+ * transaction: names (and, with deleted, only the rows that still have
+ * \Deleted), files (unlinked, directories synced), then the rows.
+ * names: n pointers in md->pool; on return names[i] is NULL for each uid
+ * not removed.
  */
 tn_int_t tn_store_expunge_uids(tn_store_md_t *md, tn_store_db_t *db,
-    tn_store_mbox_row_t *mr, uint32_t *uids, tn_uint_t n, u_char **names);
+    tn_store_mbox_row_t *mr, uint32_t *uids, tn_uint_t n, u_char **names,
+    tn_uint_t deleted);
 
 /* system flags (TN_STORE_F_*) from maildir(5) letters, and back */
 uint32_t tn_store_flags_parse(const u_char *p, size_t len);
@@ -355,6 +389,20 @@ typedef struct {
 tn_int_t tn_store_mbox_find(tn_store_conf_t *conf, tn_store_user_t *u,
     tn_store_db_t *db, tn_str_t *name, tn_store_mbox_ref_t *ref,
     const char **reason, tn_log_t *log);
+
+/*
+ * What STATUS and SELECT begin with: the index opened into *db,
+ * tn_store_mbox_find(), the folder opened into md, tn_store_sync_rows()
+ * (mr filled).  TN_OK: md is open and the caller closes it; TN_DECLINED
+ * with *reason, TN_ERROR (md closed).
+ */
+tn_int_t tn_store_mbox_sync(tn_store_conf_t *conf, tn_store_user_t *u,
+    tn_str_t *name, tn_store_db_t **db, tn_store_mbox_ref_t *ref,
+    tn_store_md_t *md, tn_store_mbox_row_t *mr, const char **reason,
+    tn_log_t *log);
+/* ref's name (copied into pool), special use and subscription into info */
+tn_int_t tn_store_info_set(tn_store_mbox_info_t *info,
+    tn_store_mbox_ref_t *ref, tn_pool_t *pool);
 
 /* the counts of mailbox id (messages, unseen, recent, deleted, size) */
 tn_int_t tn_store_mbox_counts(tn_store_db_t *db, int64_t id,

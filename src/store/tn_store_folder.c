@@ -35,9 +35,27 @@ typedef struct {
 } tn_store_fdisk_t;
 
 
+/*
+ * The folders whose names do not decode that were warned about: LIST
+ * syncs the folder list every time, and one such folder gives one
+ * warning per process (then debug lines), not one per LIST.  A ring of
+ * hashes bounds the memory; a folder pushed out by TN_STORE_BAD_SEEN
+ * newer ones is warned about again.  Thread-pool threads share it.
+ */
+
+#define TN_STORE_BAD_SEEN        256
+
+static pthread_mutex_t  tn_store_bad_mutex = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t         tn_store_bad_seen[TN_STORE_BAD_SEEN];
+static tn_uint_t        tn_store_bad_next;
+
+
 static tn_int_t tn_store_folders_scan(tn_store_user_t *u, tn_pool_t *pool,
     tn_array_t *disk, tn_log_t *log);
 static int tn_store_fdisk_cmp(const void *one, const void *two);
+static tn_uint_t tn_store_bad_first(tn_store_user_t *u, const char *dir);
+static void tn_store_counts_read(sqlite3_stmt *stmt, int first,
+    tn_store_mbox_info_t *info);
 static tn_int_t tn_store_folders_diff(tn_store_user_t *u, tn_store_db_t *db,
     tn_array_t *disk, tn_uint_t apply, tn_log_t *log);
 static tn_int_t tn_store_folder_add(tn_store_user_t *u, tn_store_db_t *db,
@@ -51,8 +69,6 @@ static int tn_store_info_cmp(const void *one, const void *two);
 static int tn_store_info_name_cmp(const void *one, const void *two);
 static tn_store_mbox_info_t *tn_store_list_find(tn_store_mbox_info_t *list,
     tn_uint_t n, u_char *name, size_t len);
-static tn_int_t tn_store_special_set(tn_store_db_t *db, int64_t id,
-    tn_uint_t special, tn_log_t *log);
 static tn_int_t tn_store_list_counts(tn_store_db_t *db, tn_array_t *list,
     tn_log_t *log);
 
@@ -268,7 +284,13 @@ tn_store_rows_all(tn_store_db_t *db, tn_pool_t *pool, tn_array_t **out,
         p = sqlite3_column_text(stmt, 2);
         len = sqlite3_column_bytes(stmt, 2);
 
-        if (p) {
+        /*
+         * index.db lives in the Maildir, writable by its owner: a dir
+         * that is not one folder name counts as no folder, as in
+         * tn_store_find_row(), before any path is made of it
+         */
+
+        if (p && (len == 0 || tn_store_folder_dir_safe(p, len) == TN_OK)) {
             r->dir.data = tn_pnalloc(pool, len + 1);
             if (r->dir.data == NULL) {
                 sqlite3_reset(stmt);
@@ -301,25 +323,22 @@ tn_int_t
 tn_store_db_run(tn_store_db_t *db, const char *sql, int64_t id,
     tn_log_t *log)
 {
-    int            rc;
-    sqlite3_stmt  *stmt;
+    return (tn_store_db_run2(db, sql, id, 0, "updating the mailboxes", log)
+            == SQLITE_OK) ? TN_OK : TN_ERROR;
+}
 
-    stmt = tn_store_db_stmt(db, sql, log);
-    if (stmt == NULL) {
-        return TN_ERROR;
-    }
 
-    sqlite3_bind_int64(stmt, 1, id);
+/* the columns of tn_store_counts_sql from first on */
 
-    rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-
-    if (rc != SQLITE_DONE) {
-        tn_store_db_log(db, log, rc, "updating the mailboxes");
-        return TN_ERROR;
-    }
-
-    return TN_OK;
+static void
+tn_store_counts_read(sqlite3_stmt *stmt, int first,
+    tn_store_mbox_info_t *info)
+{
+    info->messages = (uint32_t) sqlite3_column_int64(stmt, first);
+    info->unseen = (uint32_t) sqlite3_column_int64(stmt, first + 1);
+    info->recent = (uint32_t) sqlite3_column_int64(stmt, first + 2);
+    info->deleted = (uint32_t) sqlite3_column_int64(stmt, first + 3);
+    info->size = sqlite3_column_int64(stmt, first + 4);
 }
 
 
@@ -340,11 +359,7 @@ tn_store_mbox_counts(tn_store_db_t *db, int64_t id,
     rc = sqlite3_step(stmt);
 
     if (rc == SQLITE_ROW) {
-        info->messages = (uint32_t) sqlite3_column_int64(stmt, 0);
-        info->unseen = (uint32_t) sqlite3_column_int64(stmt, 1);
-        info->recent = (uint32_t) sqlite3_column_int64(stmt, 2);
-        info->deleted = (uint32_t) sqlite3_column_int64(stmt, 3);
-        info->size = sqlite3_column_int64(stmt, 4);
+        tn_store_counts_read(stmt, 0, info);
     }
 
     sqlite3_reset(stmt);
@@ -398,6 +413,22 @@ tn_store_folders_sync(tn_store_conf_t *conf, tn_store_user_t *u,
     if (tn_store_db_begin(db, log) != SQLITE_OK) {
         goto done;
     }
+
+    /*
+     * The directory again, now under the lock: CREATE, DELETE and RENAME
+     * change folders only while they hold it, so what is applied is never
+     * the half of one of them (a folder renamed but not its row yet).
+     */
+
+    disk->nelts = 0;
+
+    if (tn_store_folders_scan(u, pool, disk, log) != TN_OK) {
+        tn_store_db_rollback(db, log);
+        goto done;
+    }
+
+    qsort(disk->elts, disk->nelts, sizeof(tn_store_fdisk_t),
+          tn_store_fdisk_cmp);
 
     if (tn_store_folders_diff(u, db, disk, 1, log) == TN_ERROR) {
         tn_store_db_rollback(db, log);
@@ -499,9 +530,18 @@ tn_store_folders_scan(tn_store_user_t *u, tn_pool_t *pool, tn_array_t *disk,
             || tn_store_mbox_name(&f->name, 0, &ref, &reason) != TN_OK
             || strcmp(ref.dir, de->d_name) != 0)
         {
-            tn_log_error(TN_LOG_WARN, log, 0,
-                         "store: folder \"%s/%s\" has a name that is not a "
-                         "mailbox name, skipped", u->maildir, de->d_name);
+            if (tn_store_bad_first(u, de->d_name)) {
+                tn_log_error(TN_LOG_WARN, log, 0,
+                             "store: folder \"%s/%s\" has a name that is "
+                             "not a mailbox name, skipped", u->maildir,
+                             de->d_name);
+
+            } else {
+                tn_log_debug(TN_LOG_DEBUG_STORE, log, 0,
+                             "store: folder \"%s/%s\" skipped again",
+                             u->maildir, de->d_name);
+            }
+
             disk->nelts--;
             continue;
         }
@@ -511,6 +551,52 @@ tn_store_folders_scan(tn_store_user_t *u, tn_pool_t *pool, tn_array_t *disk,
     close(root);
 
     return TN_OK;
+}
+
+
+/* 1 the first time this process meets the folder dir of u, else 0 */
+
+static tn_uint_t
+tn_store_bad_first(tn_store_user_t *u, const char *dir)
+{
+    u_char     *p;
+    uint64_t    h;
+    tn_uint_t   i, first;
+
+    /* FNV-1a of "<maildir>/<dir>" */
+
+    h = 0xcbf29ce484222325ULL;
+
+    for (p = (u_char *) u->maildir; *p; p++) {
+        h = (h ^ *p) * 0x100000001b3ULL;
+    }
+
+    h = (h ^ '/') * 0x100000001b3ULL;
+
+    for (p = (u_char *) dir; *p; p++) {
+        h = (h ^ *p) * 0x100000001b3ULL;
+    }
+
+    h |= 1;     /* 0 marks a free slot */
+
+    first = 1;
+
+    (void) pthread_mutex_lock(&tn_store_bad_mutex);
+
+    for (i = 0; i < TN_STORE_BAD_SEEN; i++) {
+        if (tn_store_bad_seen[i] == h) {
+            first = 0;
+            break;
+        }
+    }
+
+    if (first) {
+        tn_store_bad_seen[tn_store_bad_next++ % TN_STORE_BAD_SEEN] = h;
+    }
+
+    (void) pthread_mutex_unlock(&tn_store_bad_mutex);
+
+    return first;
 }
 
 
@@ -693,6 +779,23 @@ tn_store_create_row(tn_store_user_t *u, tn_store_db_t *db,
     }
 
     if (ref->id) {
+        /*
+         * A subscription row gets its folder back.  It starts empty:
+         * rows left with it (an index.db edited by hand) would keep
+         * UIDs at or above the uidnext of 1 the new UIDVALIDITY starts
+         * at; their files are taken in anew by the next sync.
+         */
+
+        if (tn_store_db_run(db, tn_store_msgs_drop_sql, ref->id, log)
+            != TN_OK
+            || tn_store_db_run(db, tn_store_kw_drop_sql, ref->id, log)
+               != TN_OK
+            || tn_store_db_run(db, tn_store_exp_drop_sql, ref->id, log)
+               != TN_OK)
+        {
+            return TN_ERROR;
+        }
+
         stmt = tn_store_db_stmt(db, tn_store_folder_revive_sql, log);
         if (stmt == NULL) {
             return TN_ERROR;
@@ -818,39 +921,13 @@ tn_store_folders_defaults(tn_store_conf_t *conf, tn_store_user_t *u,
             && tn_store_find_row(db, &ref, log) == TN_OK
             && ref.folder && (ref.special & 0xff) == TN_STORE_SPECIAL_NONE)
         {
-            (void) tn_store_special_set(db, ref.id,
-                                        tn_store_defaults[i].special, log);
+            (void) tn_store_db_run2(db, tn_store_special_sql, ref.id,
+                                    tn_store_defaults[i].special,
+                                    "setting a special use", log);
         }
     }
 
     return tn_store_db_run(db, tn_store_defaults_sql, 0, log);
-}
-
-
-static tn_int_t
-tn_store_special_set(tn_store_db_t *db, int64_t id, tn_uint_t special,
-    tn_log_t *log)
-{
-    int            rc;
-    sqlite3_stmt  *stmt;
-
-    stmt = tn_store_db_stmt(db, tn_store_special_sql, log);
-    if (stmt == NULL) {
-        return TN_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, id);
-    sqlite3_bind_int64(stmt, 2, special);
-
-    rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-
-    if (rc != SQLITE_DONE) {
-        tn_store_db_log(db, log, rc, "setting a special use");
-        return TN_ERROR;
-    }
-
-    return TN_OK;
 }
 
 
@@ -1117,11 +1194,7 @@ tn_store_list_counts(tn_store_db_t *db, tn_array_t *list, tn_log_t *log)
                 continue;
             }
 
-            info[i].messages = (uint32_t) sqlite3_column_int64(stmt, 1);
-            info[i].unseen = (uint32_t) sqlite3_column_int64(stmt, 2);
-            info[i].recent = (uint32_t) sqlite3_column_int64(stmt, 3);
-            info[i].deleted = (uint32_t) sqlite3_column_int64(stmt, 4);
-            info[i].size = sqlite3_column_int64(stmt, 5);
+            tn_store_counts_read(stmt, 1, &info[i]);
             break;
         }
     }
@@ -1146,9 +1219,7 @@ tn_store_mbox_status(tn_store_conf_t *conf, tn_store_user_t *u,
     tn_str_t *name, tn_pool_t *pool, tn_store_mbox_info_t *info,
     const char **reason, tn_log_t *log)
 {
-    int                   rc;
     tn_int_t              ret;
-    tn_array_t           *rows;
     tn_store_md_t         md;
     tn_store_db_t        *db;
     tn_store_mbox_row_t   mr;
@@ -1156,50 +1227,24 @@ tn_store_mbox_status(tn_store_conf_t *conf, tn_store_user_t *u,
 
     tn_memzero(info, sizeof(tn_store_mbox_info_t));
 
-    db = tn_store_index_open(conf, u, log);
-    if (db == NULL) {
-        return TN_ERROR;
-    }
+    /* synced like SELECT, without moving new/ to cur/ */
 
-    ret = tn_store_mbox_find(conf, u, db, name, &ref, reason, log);
+    ret = tn_store_mbox_sync(conf, u, name, &db, &ref, &md, &mr, reason,
+                             log);
     if (ret != TN_OK) {
         return ret;
     }
-
-    ret = tn_store_md_open(&md, conf, u, ref.dir, log);
-    if (ret != TN_OK) {
-        *reason = "no such mailbox";
-        return ret;
-    }
-
-    mr.id = ref.id;
-
-    rc = tn_store_sync_rows(&md, db, &mr, &rows);
 
     tn_store_md_close(&md);
 
-    if (rc == SQLITE_NOTFOUND) {
-        *reason = "no such mailbox";
-        return TN_DECLINED;
-    }
-
-    if (rc != SQLITE_OK) {
+    if (tn_store_info_set(info, &ref, pool) != TN_OK) {
         return TN_ERROR;
     }
 
-    info->name.data = tn_pnalloc(pool, ref.name_len + 1);
-    if (info->name.data == NULL) {
-        return TN_ERROR;
-    }
-
-    *tn_cpymem(info->name.data, ref.name, ref.name_len) = '\0';
-    info->name.len = ref.name_len;
     info->id = mr.id;
     info->uidvalidity = mr.uidvalidity;
     info->uidnext = mr.uidnext;
     info->highestmodseq = mr.highestmodseq;
-    info->special = ref.special & 0xff;
-    info->subscribed = ref.subscribed;
 
     return tn_store_mbox_counts(db, mr.id, info, log);
 }

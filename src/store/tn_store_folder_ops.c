@@ -33,13 +33,13 @@ static void tn_store_folder_remove(tn_store_user_t *u, const char *dir);
 static tn_int_t tn_store_rename_inbox(tn_store_conf_t *conf,
     tn_store_user_t *u, tn_store_db_t *db, tn_store_mbox_ref_t *from,
     tn_str_t *to, const char **reason, tn_log_t *log);
+static void tn_store_rmtree(tn_fd_t parent, const char *name,
+    tn_uint_t depth);
 static tn_int_t tn_store_rename_tree(tn_store_user_t *u, tn_store_db_t *db,
     tn_store_mbox_ref_t *from, tn_store_mbox_ref_t *to, const char **reason,
     tn_log_t *log);
 static tn_int_t tn_store_rename_rows(tn_store_db_t *db, tn_array_t *todo,
     tn_log_t *log);
-static tn_int_t tn_store_db_move(tn_store_db_t *db, const char *sql,
-    int64_t from, int64_t to, tn_log_t *log);
 
 
 static const char  tn_store_row_drop_sql[] =
@@ -130,20 +130,27 @@ tn_store_mbox_create(tn_store_conf_t *conf, tn_store_user_t *u,
         return TN_DECLINED;
     }
 
-    ret = tn_store_folder_mkdir(u, ref.dir, log);
+    /*
+     * The folder is made under the write lock, like every change to the
+     * folder list: a folder list sync (which scans under it too) never
+     * sees the folder without its row.
+     */
 
-    if (ret == TN_DECLINED) {
-        /* a folder of that name that the index does not know yet */
-        (void) tn_store_folders_sync(conf, u, db, log);
-        return TN_DECLINED;
-    }
-
-    if (ret != TN_OK) {
+    if (tn_store_db_begin(db, log) != SQLITE_OK) {
         return TN_ERROR;
     }
 
-    if (tn_store_db_begin(db, log) != SQLITE_OK) {
-        goto failed;
+    ret = tn_store_folder_mkdir(u, ref.dir, log);
+
+    if (ret != TN_OK) {
+        tn_store_db_rollback(db, log);
+
+        if (ret == TN_DECLINED) {
+            /* a folder of that name that the index does not know yet */
+            (void) tn_store_folders_sync(conf, u, db, log);
+        }
+
+        return ret;
     }
 
     ref.id = 0;
@@ -268,10 +275,29 @@ tn_store_folder_remove(tn_store_user_t *u, const char *dir)
 void
 tn_store_folder_rmtree(tn_fd_t parent, const char *name)
 {
+    tn_store_rmtree(parent, name, 0);
+}
+
+
+/*
+ * A folder is three levels deep (folder, cur/, files); what the owner of
+ * the Maildir nested deeper than TN_STORE_RMTREE_DEPTH stays (with the
+ * directories above it) rather than costing a thread's stack and fds.
+ */
+
+#define TN_STORE_RMTREE_DEPTH   8
+
+static void
+tn_store_rmtree(tn_fd_t parent, const char *name, tn_uint_t depth)
+{
     DIR            *d;
     tn_fd_t         fd;
     struct stat     sb;
     struct dirent  *de;
+
+    if (depth > TN_STORE_RMTREE_DEPTH) {
+        return;
+    }
 
     fd = openat(parent, name, O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
     if (fd == -1) {
@@ -293,7 +319,7 @@ tn_store_folder_rmtree(tn_fd_t parent, const char *name)
         if (fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0
             && S_ISDIR(sb.st_mode))
         {
-            tn_store_folder_rmtree(fd, de->d_name);
+            tn_store_rmtree(fd, de->d_name, depth + 1);
             continue;
         }
 
@@ -318,7 +344,7 @@ tn_store_mbox_delete(tn_store_conf_t *conf, tn_store_user_t *u,
     tn_fd_t               root;
     tn_store_db_t        *db;
     tn_store_frow_t       r;
-    tn_store_mbox_ref_t   ref;
+    tn_store_mbox_ref_t   ref, now;
     char                  gone[64];
 
     db = tn_store_index_open(conf, u, log);
@@ -343,10 +369,30 @@ tn_store_mbox_delete(tn_store_conf_t *conf, tn_store_user_t *u,
     }
 
     /*
-     * Out of sight at once (a name no folder scan looks at), then the
-     * rows, then the files: a crash leaves a "tern-deleting." directory
-     * and no mailbox.
+     * Under the write lock (see tn_store_folders_sync()): out of sight at
+     * once (a name no folder scan looks at), then the rows; the files
+     * after the commit.  A crash leaves a "tern-deleting." directory
+     * (removed by the next folder scan) and no mailbox.
      */
+
+    if (tn_store_db_begin(db, log) != SQLITE_OK) {
+        close(root);
+        return TN_ERROR;
+    }
+
+    /* the row again under the lock: a RENAME or DELETE may have come */
+
+    now = ref;
+    ret = tn_store_find_row(db, &now, log);
+
+    if (ret != TN_OK || !now.folder || now.id != ref.id
+        || strcmp(now.dir, ref.dir) != 0)
+    {
+        tn_store_db_rollback(db, log);
+        close(root);
+        *reason = "no such mailbox";
+        return (ret == TN_ERROR) ? TN_ERROR : TN_DECLINED;
+    }
 
     *tn_sprintf((u_char *) gone, TN_STORE_DELETING "%L.%T", ref.id,
                 time(NULL)) = '\0';
@@ -354,6 +400,7 @@ tn_store_mbox_delete(tn_store_conf_t *conf, tn_store_user_t *u,
     if (renameat(root, ref.dir, root, gone) == -1 && errno != TN_ENOENT) {
         tn_log_error(TN_LOG_ERR, log, tn_errno,
                      "store: rename(\"%s/%s\") failed", u->maildir, ref.dir);
+        tn_store_db_rollback(db, log);
         close(root);
         return TN_ERROR;
     }
@@ -366,15 +413,13 @@ tn_store_mbox_delete(tn_store_conf_t *conf, tn_store_user_t *u,
 
     ret = TN_ERROR;
 
-    if (tn_store_db_begin(db, log) == SQLITE_OK) {
-        if (tn_store_folder_drop(db, &r, log) == TN_OK) {
-            if (tn_store_db_commit(db, log) == SQLITE_OK) {
-                ret = TN_OK;
-            }
-
-        } else {
-            tn_store_db_rollback(db, log);
+    if (tn_store_folder_drop(db, &r, log) == TN_OK) {
+        if (tn_store_db_commit(db, log) == SQLITE_OK) {
+            ret = TN_OK;
         }
+
+    } else {
+        tn_store_db_rollback(db, log);
     }
 
     /* on failure the next LIST drops the row of the folder that is gone */
@@ -531,10 +576,6 @@ tn_store_mbox_rename(tn_store_conf_t *conf, tn_store_user_t *u,
         return tn_store_rename_inbox(conf, u, db, &fref, to, reason, log);
     }
 
-    if (ret == TN_DECLINED) {
-        fref.id = 0;
-    }
-
     if (tref.name_len > fref.name_len
         && tn_memcmp(tref.name, fref.name, fref.name_len) == 0
         && tref.name[fref.name_len] == '/')
@@ -559,7 +600,7 @@ tn_store_rename_inbox(tn_store_conf_t *conf, tn_store_user_t *u,
 {
     int                   rc;
     tn_int_t              ret;
-    uint32_t             *uids, *src, *dst, uidvalidity;
+    uint32_t             *src, *dst, uidvalidity;
     tn_uint_t             n, nout;
     tn_pool_t            *pool;
     tn_array_t           *rows, *list;
@@ -604,19 +645,7 @@ tn_store_rename_inbox(tn_store_conf_t *conf, tn_store_user_t *u,
 
     sqlite3_bind_int64(stmt, 1, mr.id);
 
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        uids = tn_array_push(list);
-        if (uids == NULL) {
-            break;
-        }
-
-        *uids = (uint32_t) sqlite3_column_int64(stmt, 0);
-    }
-
-    sqlite3_reset(stmt);
-
-    if (rc != SQLITE_DONE) {
-        tn_store_db_log(db, log, rc, "reading INBOX");
+    if (tn_store_uids_read(db, stmt, list, "reading INBOX", log) != TN_OK) {
         goto done;
     }
 
@@ -662,6 +691,19 @@ tn_store_rename_tree(tn_store_user_t *u, tn_store_db_t *db,
 
     ret = TN_ERROR;
     root = TN_INVALID_FILE;
+
+    /*
+     * The plan, the folders renamed and the rows, all under the write
+     * lock: a folder list sync (which scans under it too) never sees a
+     * folder renamed without its row.  A crash between the renames and
+     * the commit leaves folders whose rows are gone, which the next sync
+     * takes in with a new UIDVALIDITY (the messages are kept).
+     */
+
+    if (tn_store_db_begin(db, log) != SQLITE_OK) {
+        tn_destroy_pool(pool);
+        return TN_ERROR;
+    }
 
     todo = tn_array_create(pool, 8, sizeof(tn_store_rename_t));
     if (todo == NULL || tn_store_rows_all(db, pool, &rows, log) != TN_OK) {
@@ -762,6 +804,9 @@ undo:
 
 done:
 
+    /* nothing after a commit: the undone renames left the index alone */
+    tn_store_db_rollback(db, log);
+
     if (root != TN_INVALID_FILE) {
         close(root);
     }
@@ -772,6 +817,8 @@ done:
 }
 
 
+/* inside the caller's write transaction; commits it on success */
+
 static tn_int_t
 tn_store_rename_rows(tn_store_db_t *db, tn_array_t *todo, tn_log_t *log)
 {
@@ -780,10 +827,6 @@ tn_store_rename_rows(tn_store_db_t *db, tn_array_t *todo, tn_log_t *log)
     tn_uint_t           i, sub;
     sqlite3_stmt       *stmt;
     tn_store_rename_t  *t;
-
-    if (tn_store_db_begin(db, log) != SQLITE_OK) {
-        return TN_ERROR;
-    }
 
     t = todo->elts;
 
@@ -821,12 +864,14 @@ tn_store_rename_rows(tn_store_db_t *db, tn_array_t *todo, tn_log_t *log)
 
         id = sqlite3_last_insert_rowid(db->db);
 
-        if (tn_store_db_move(db, tn_store_move_msgs_sql, t[i].id, id, log)
-            != TN_OK
-            || tn_store_db_move(db, tn_store_move_kw_sql, t[i].id, id, log)
-               != TN_OK
-            || tn_store_db_move(db, tn_store_move_exp_sql, t[i].id, id, log)
-               != TN_OK
+        /* ?1 the old row, ?2 the new one */
+
+        if (tn_store_db_run2(db, tn_store_move_msgs_sql, t[i].id, id,
+                             "renaming a mailbox", log) != SQLITE_OK
+            || tn_store_db_run2(db, tn_store_move_kw_sql, t[i].id, id,
+                                "renaming a mailbox", log) != SQLITE_OK
+            || tn_store_db_run2(db, tn_store_move_exp_sql, t[i].id, id,
+                                "renaming a mailbox", log) != SQLITE_OK
             || tn_store_db_run(db, tn_store_row_drop_sql, t[i].id, log)
                != TN_OK)
         {
@@ -838,34 +883,7 @@ tn_store_rename_rows(tn_store_db_t *db, tn_array_t *todo, tn_log_t *log)
 
 failed:
 
-    tn_store_db_rollback(db, log);
+    /* the caller undoes the folder renames, then rolls back */
     return TN_ERROR;
-}
-
-
-static tn_int_t
-tn_store_db_move(tn_store_db_t *db, const char *sql, int64_t from,
-    int64_t to, tn_log_t *log)
-{
-    int            rc;
-    sqlite3_stmt  *stmt;
-
-    stmt = tn_store_db_stmt(db, sql, log);
-    if (stmt == NULL) {
-        return TN_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, from);
-    sqlite3_bind_int64(stmt, 2, to);
-
-    rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-
-    if (rc != SQLITE_DONE) {
-        tn_store_db_log(db, log, rc, "renaming a mailbox");
-        return TN_ERROR;
-    }
-
-    return TN_OK;
 }
 

@@ -48,7 +48,7 @@ static void tn_store_uidl_unique(tn_store_mailbox_t *mb, tn_pool_t *pool);
 static int tn_store_uidl_cmp(const void *one, const void *two);
 static tn_int_t tn_store_expunge_names(tn_store_md_t *md, tn_store_db_t *db,
     int64_t mbox, uint32_t *uids, tn_uint_t n, u_char **names,
-    uint32_t *flags);
+    uint32_t *flags, tn_uint_t deleted);
 static tn_int_t tn_store_expunge_files(tn_store_md_t *md, u_char **names,
     uint32_t *flags, tn_uint_t n);
 static tn_int_t tn_store_unlink_cur(tn_store_md_t *md, u_char *base,
@@ -168,6 +168,20 @@ tn_store_md_open(tn_store_md_t *md, tn_store_conf_t *conf,
     md->fds[TN_STORE_MD_ROOT] = TN_INVALID_FILE;
 
     *tn_sprintf((u_char *) md->index, "%s/index.db", u->maildir) = '\0';
+
+    /*
+     * Every caller checked dir already (it comes from a checked mailbox
+     * name or from the index); this is where paths are built, so once
+     * more: one component ".x", no "/", not "..".
+     */
+
+    if (dir[0] != '\0'
+        && tn_store_folder_dir_safe((u_char *) dir, strlen(dir)) != TN_OK)
+    {
+        tn_log_error(TN_LOG_ERR, log, 0, "store: invalid folder name \"%s\"",
+                     dir);
+        return TN_DECLINED;
+    }
 
     if (strlen(u->maildir) + 1 + strlen(dir) >= PATH_MAX) {
         tn_log_error(TN_LOG_ERR, log, 0, "store: folder path too long: %s/%s",
@@ -1209,39 +1223,14 @@ tn_store_expunged_prune(tn_store_db_t *db, tn_store_mbox_row_t *mr,
         return SQLITE_OK;
     }
 
-    stmt = tn_store_db_stmt(db, tn_store_prune_sql, log);
-    if (stmt == NULL) {
-        return SQLITE_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, mr->id);
-    sqlite3_bind_int64(stmt, 2, cut);
-
-    rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-
-    if (rc != SQLITE_DONE) {
-        tn_store_db_log(db, log, rc, "pruning expunges");
+    rc = tn_store_db_run2(db, tn_store_prune_sql, mr->id, cut,
+                          "pruning expunges", log);
+    if (rc != SQLITE_OK) {
         return rc;
     }
 
-    stmt = tn_store_db_stmt(db, tn_store_prune_mark_sql, log);
-    if (stmt == NULL) {
-        return SQLITE_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, mr->id);
-    sqlite3_bind_int64(stmt, 2, cut);
-
-    rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-
-    if (rc != SQLITE_DONE) {
-        tn_store_db_log(db, log, rc, "pruning expunges");
-        return rc;
-    }
-
-    return SQLITE_OK;
+    return tn_store_db_run2(db, tn_store_prune_mark_sql, mr->id, cut,
+                            "pruning expunges", log);
 }
 
 
@@ -1689,7 +1678,7 @@ tn_store_expunge(tn_store_conf_t *conf, tn_store_user_t *u, uint32_t *uids,
         goto done;
     }
 
-    ret = tn_store_expunge_uids(&md, db, &mr, uids, n, names);
+    ret = tn_store_expunge_uids(&md, db, &mr, uids, n, names, 0);
 
 done:
 
@@ -1701,14 +1690,23 @@ done:
 
 tn_int_t
 tn_store_expunge_uids(tn_store_md_t *md, tn_store_db_t *db,
-    tn_store_mbox_row_t *mr, uint32_t *uids, tn_uint_t n, u_char **names)
+    tn_store_mbox_row_t *mr, uint32_t *uids, tn_uint_t n, u_char **names,
+    tn_uint_t deleted)
 {
+    int        rc;
     tn_int_t   ret;
     uint32_t  *flags;
 
     /*
-     * The names, then the files, then the rows: a row without its file
-     * is dropped by the next sync; a file is never left without its row.
+     * All of it in one write transaction (BEGIN IMMEDIATE): what goes is
+     * decided under the lock (a row expunged meanwhile is skipped, and
+     * with deleted so is one whose \Deleted a STORE took away before we
+     * got the lock: a STORE now waits for our commit), then the files
+     * are unlinked and their directories fsynced, then the rows go and
+     * the commit makes it so.  A crash or a failed commit after an
+     * unlink leaves a row without its file, which the next sync (SELECT,
+     * STATUS, a POP3 login) records as expunged; a file is never left
+     * without its row, and uidnext is not touched.
      */
 
     flags = tn_pcalloc(md->pool, (n + 1) * sizeof(uint32_t));
@@ -1716,10 +1714,24 @@ tn_store_expunge_uids(tn_store_md_t *md, tn_store_db_t *db,
         return TN_ERROR;
     }
 
-    if (tn_store_expunge_names(md, db, mr->id, uids, n, names, flags)
-        != TN_OK)
-    {
+    if (tn_store_db_begin(db, md->log) != SQLITE_OK) {
         return TN_ERROR;
+    }
+
+    /* re-read under the lock: a delivery may have moved uidnext */
+
+    rc = tn_store_mbox_row_read(md, db, mr);
+
+    if (rc != SQLITE_OK
+        || tn_store_expunge_names(md, db, mr->id, uids, n, names, flags,
+                                  deleted)
+           != TN_OK)
+    {
+        tn_store_db_rollback(db, md->log);
+        tn_memzero(names, n * sizeof(u_char *));
+
+        /* the mailbox is gone: nothing of it is left to expunge */
+        return (rc == SQLITE_NOTFOUND) ? TN_OK : TN_ERROR;
     }
 
     ret = tn_store_expunge_files(md, names, flags, n);
@@ -1734,48 +1746,51 @@ tn_store_expunge_uids(tn_store_md_t *md, tn_store_db_t *db,
 
 static tn_int_t
 tn_store_expunge_names(tn_store_md_t *md, tn_store_db_t *db, int64_t mbox,
-    uint32_t *uids, tn_uint_t n, u_char **names, uint32_t *flags)
+    uint32_t *uids, tn_uint_t n, u_char **names, uint32_t *flags,
+    tn_uint_t deleted)
 {
-    int             rc;
     size_t          len;
+    tn_int_t        ret;
     tn_uint_t       i;
     const u_char   *name;
     sqlite3_stmt   *stmt;
 
     for (i = 0; i < n; i++) {
-        stmt = tn_store_db_stmt(db, tn_store_filename_sql, md->log);
-        if (stmt == NULL) {
+        names[i] = NULL;
+
+        ret = tn_store_msg_step(db, tn_store_filename_sql, mbox, uids[i],
+                                &stmt, md->log);
+
+        if (ret == TN_DECLINED) {
+            /* a UID that is not there is not expunged twice */
+            continue;
+        }
+
+        if (ret != TN_OK) {
             return TN_ERROR;
         }
 
-        sqlite3_bind_int64(stmt, 1, mbox);
-        sqlite3_bind_int64(stmt, 2, uids[i]);
+        flags[i] = tn_store_flags_parse(sqlite3_column_text(stmt, 1),
+                                        sqlite3_column_bytes(stmt, 1));
 
-        rc = sqlite3_step(stmt);
+        if (deleted && !(flags[i] & TN_STORE_F_DELETED)) {
+            /* un-\Deleted since the caller looked: it stays */
+            sqlite3_reset(stmt);
+            continue;
+        }
 
-        if (rc == SQLITE_ROW) {
-            name = sqlite3_column_text(stmt, 0);
-            len = sqlite3_column_bytes(stmt, 0);
+        name = sqlite3_column_text(stmt, 0);
+        len = sqlite3_column_bytes(stmt, 0);
 
-            names[i] = tn_pnalloc(md->pool, len + 1);
-            if (names[i] == NULL || name == NULL) {
-                sqlite3_reset(stmt);
-                return TN_ERROR;
-            }
-
-            tn_memcpy(names[i], name, len);
-            names[i][len] = '\0';
-
-            flags[i] = tn_store_flags_parse(sqlite3_column_text(stmt, 1),
-                                            sqlite3_column_bytes(stmt, 1));
-
-        } else if (rc != SQLITE_DONE) {
-            tn_store_db_log(db, md->log, rc, "reading the index");
+        names[i] = tn_pnalloc(md->pool, len + 1);
+        if (names[i] == NULL || name == NULL) {
+            names[i] = NULL;
             sqlite3_reset(stmt);
             return TN_ERROR;
         }
 
-        /* a UID that is not there is not expunged twice: names[i] NULL */
+        tn_memcpy(names[i], name, len);
+        names[i][len] = '\0';
 
         sqlite3_reset(stmt);
     }
@@ -1900,20 +1915,11 @@ static tn_int_t
 tn_store_expunge_rows(tn_store_md_t *md, tn_store_db_t *db,
     tn_store_mbox_row_t *mr, uint32_t *uids, tn_uint_t n, u_char **names)
 {
-    int        rc;
-    tn_uint_t  i;
+    tn_uint_t  i, k;
 
-    if (tn_store_db_begin(db, md->log) != SQLITE_OK) {
-        return TN_ERROR;
-    }
+    /* inside the transaction tn_store_expunge_uids() began */
 
-    /* re-read under the lock: a delivery may have moved uidnext */
-
-    if (tn_store_mbox_row_read(md, db, mr) != SQLITE_OK) {
-        goto failed;
-    }
-
-    for (i = 0; i < n; i++) {
+    for (i = 0, k = 0; i < n; i++) {
         if (names[i] == NULL) {
             continue;
         }
@@ -1921,21 +1927,20 @@ tn_store_expunge_rows(tn_store_md_t *md, tn_store_db_t *db,
         if (tn_store_expunged_add(db, mr, uids[i], md->log) != SQLITE_OK) {
             goto failed;
         }
+
+        k++;
     }
 
-    if (tn_store_expunged_prune(db, mr, md->log) != SQLITE_OK
-        || tn_store_inbox_put(db, mr, &rc, md->log) != TN_OK)
-    {
+    if (k == 0) {
+        tn_store_db_rollback(db, md->log);
+        return TN_OK;
+    }
+
+    if (tn_store_expunged_prune(db, mr, md->log) != SQLITE_OK) {
         goto failed;
     }
 
-    if (tn_store_db_commit(db, md->log) != SQLITE_OK) {
-        return TN_ERROR;
-    }
-
-    tn_store_notify(md->u);
-
-    return TN_OK;
+    return tn_store_mbox_commit(db, mr, md->u, md->log);
 
 failed:
 

@@ -378,17 +378,76 @@ tn_store_imsgs_read(sqlite3_stmt *stmt, tn_pool_t *pool, tn_uint_t recent,
 
 
 /*
- * SELECT, EXAMINE.
+ * SELECT, EXAMINE, and STATUS.
  */
+
+tn_int_t
+tn_store_mbox_sync(tn_store_conf_t *conf, tn_store_user_t *u,
+    tn_str_t *name, tn_store_db_t **dbp, tn_store_mbox_ref_t *ref,
+    tn_store_md_t *md, tn_store_mbox_row_t *mr, const char **reason,
+    tn_log_t *log)
+{
+    int             rc;
+    tn_int_t        ret;
+    tn_array_t     *rows;
+    tn_store_db_t  *db;
+
+    db = tn_store_index_open(conf, u, log);
+    if (db == NULL) {
+        return TN_ERROR;
+    }
+
+    *dbp = db;
+
+    ret = tn_store_mbox_find(conf, u, db, name, ref, reason, log);
+    if (ret != TN_OK) {
+        return ret;
+    }
+
+    ret = tn_store_md_open(md, conf, u, ref->dir, log);
+    if (ret != TN_OK) {
+        *reason = "no such mailbox";
+        return ret;
+    }
+
+    mr->id = ref->id;
+
+    rc = tn_store_sync_rows(md, db, mr, &rows);
+
+    if (rc != SQLITE_OK) {
+        tn_store_md_close(md);
+        *reason = "no such mailbox";
+        return (rc == SQLITE_NOTFOUND) ? TN_DECLINED : TN_ERROR;
+    }
+
+    return TN_OK;
+}
+
+
+tn_int_t
+tn_store_info_set(tn_store_mbox_info_t *info, tn_store_mbox_ref_t *ref,
+    tn_pool_t *pool)
+{
+    info->name.data = tn_pnalloc(pool, ref->name_len + 1);
+    if (info->name.data == NULL) {
+        return TN_ERROR;
+    }
+
+    *tn_cpymem(info->name.data, ref->name, ref->name_len) = '\0';
+    info->name.len = ref->name_len;
+    info->special = ref->special & 0xff;
+    info->subscribed = ref->subscribed;
+
+    return TN_OK;
+}
+
 
 tn_int_t
 tn_store_mbox_open(tn_store_conf_t *conf, tn_store_user_t *u,
     tn_str_t *name, tn_uint_t readonly, tn_store_mbox_t *mb,
     const char **reason, tn_log_t *log)
 {
-    int                   rc;
     tn_int_t              ret;
-    tn_array_t           *rows;
     tn_store_md_t         md;
     tn_store_db_t        *db;
     tn_store_mbox_row_t   mr;
@@ -396,30 +455,10 @@ tn_store_mbox_open(tn_store_conf_t *conf, tn_store_user_t *u,
 
     tn_memzero(mb, sizeof(tn_store_mbox_t));
 
-    db = tn_store_index_open(conf, u, log);
-    if (db == NULL) {
-        return TN_ERROR;
-    }
-
-    ret = tn_store_mbox_find(conf, u, db, name, &ref, reason, log);
+    ret = tn_store_mbox_sync(conf, u, name, &db, &ref, &md, &mr, reason,
+                             log);
     if (ret != TN_OK) {
         return ret;
-    }
-
-    ret = tn_store_md_open(&md, conf, u, ref.dir, log);
-    if (ret != TN_OK) {
-        *reason = "no such mailbox";
-        return ret;
-    }
-
-    mr.id = ref.id;
-
-    rc = tn_store_sync_rows(&md, db, &mr, &rows);
-
-    if (rc != SQLITE_OK) {
-        tn_store_md_close(&md);
-        *reason = "no such mailbox";
-        return (rc == SQLITE_NOTFOUND) ? TN_DECLINED : TN_ERROR;
     }
 
     mb->pool = tn_create_pool(TN_DEFAULT_POOL_SIZE, log);
@@ -438,16 +477,10 @@ tn_store_mbox_open(tn_store_conf_t *conf, tn_store_user_t *u,
 
     tn_store_md_close(&md);
 
-    mb->info.name.data = tn_pnalloc(mb->pool, ref.name_len + 1);
-    if (mb->info.name.data == NULL) {
+    if (tn_store_info_set(&mb->info, &ref, mb->pool) != TN_OK) {
         tn_store_mbox_free(mb);
         return TN_ERROR;
     }
-
-    *tn_cpymem(mb->info.name.data, ref.name, ref.name_len) = '\0';
-    mb->info.name.len = ref.name_len;
-    mb->info.special = ref.special & 0xff;
-    mb->info.subscribed = ref.subscribed;
 
     return TN_OK;
 }
@@ -662,7 +695,6 @@ tn_store_mbox_changes(tn_store_conf_t *conf, tn_store_user_t *u,
     sqlite3_stmt         *stmt;
     tn_store_db_t        *db;
     tn_store_mbox_ref_t   ref;
-    uint32_t             *uid;
 
     tn_memzero(c, sizeof(tn_store_changes_t));
 
@@ -728,19 +760,7 @@ tn_store_mbox_changes(tn_store_conf_t *conf, tn_store_user_t *u,
     sqlite3_bind_int64(stmt, 1, id);
     sqlite3_bind_int64(stmt, 2, since);
 
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        uid = tn_array_push(a);
-        if (uid == NULL) {
-            break;
-        }
-
-        *uid = (uint32_t) sqlite3_column_int64(stmt, 0);
-    }
-
-    sqlite3_reset(stmt);
-
-    if (rc != SQLITE_DONE) {
-        tn_store_db_log(db, log, rc, "reading expunges");
+    if (tn_store_uids_read(db, stmt, a, "reading expunges", log) != TN_OK) {
         goto done;
     }
 
@@ -922,25 +942,10 @@ tn_store_store_one(tn_store_db_t *db, int64_t id, uint32_t uid,
     tn_store_imsg_t    *m;
     tn_store_reflag_t  *r;
 
-    stmt = tn_store_db_stmt(db, tn_store_msg_sql, log);
-    if (stmt == NULL) {
-        return TN_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, id);
-    sqlite3_bind_int64(stmt, 2, uid);
-
-    rc = sqlite3_step(stmt);
-
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(stmt);
-
-        if (rc == SQLITE_DONE) {
-            return TN_OK;
-        }
-
-        tn_store_db_log(db, log, rc, "reading a message");
-        return TN_ERROR;
+    rc = tn_store_msg_step(db, tn_store_msg_sql, id, uid, &stmt, log);
+    if (rc != TN_OK) {
+        /* a uid not in the mailbox is skipped */
+        return (rc == TN_DECLINED) ? TN_OK : TN_ERROR;
     }
 
     m = tn_array_push(out);
@@ -1234,7 +1239,9 @@ tn_store_mbox_expunge(tn_store_conf_t *conf, tn_store_user_t *u,
 
     mr.id = id;
 
-    ret = tn_store_expunge_uids(&md, db, &mr, a->elts, a->nelts, names);
+    /* a candidate list: what is still \Deleted is decided under the lock */
+
+    ret = tn_store_expunge_uids(&md, db, &mr, a->elts, a->nelts, names, 1);
 
     v = a->elts;
 

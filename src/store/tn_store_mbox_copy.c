@@ -178,7 +178,7 @@ tn_store_mbox_copy(tn_store_conf_t *conf, tn_store_user_t *u,
         /* RFC 6851: the copies are durable; now the originals go */
         smr.id = id;
         ret = tn_store_expunge_uids(&smd, db, &smr, *src, todo->nelts,
-                                    names);
+                                    names, 0);
     }
 
 done:
@@ -483,15 +483,7 @@ tn_store_copy_tx(tn_store_conf_t *conf, tn_store_user_t *u,
         }
     }
 
-    if (tn_store_inbox_put(db, tmr, &rc, log) != TN_OK
-        || tn_store_db_commit(db, log) != SQLITE_OK)
-    {
-        goto failed;
-    }
-
-    tn_store_notify(u);
-
-    return TN_OK;
+    return tn_store_mbox_commit(db, tmr, u, log);
 
 failed:
 
@@ -726,14 +718,10 @@ tn_store_append_tx(tn_store_conf_t *conf, tn_store_user_t *u,
     a->uid = mr.uidnext++;
     a->uidvalidity = mr.uidvalidity;
 
-    if (tn_store_inbox_put(db, &mr, &rc, log) != TN_OK
-        || tn_store_db_commit(db, log) != SQLITE_OK)
-    {
+    if (tn_store_mbox_commit(db, &mr, u, log) != TN_OK) {
         a->err = EIO;
-        goto failed;
+        return TN_ERROR;
     }
-
-    tn_store_notify(u);
 
     return TN_OK;
 
@@ -753,7 +741,6 @@ tn_store_mbox_message(tn_store_conf_t *conf, tn_store_user_t *u,
     int64_t id, uint32_t uid, tn_uint_t want, char *path, tn_pool_t *pool,
     tn_store_cache_t *cache, tn_log_t *log)
 {
-    int             rc;
     u_char         *base, *p;
     size_t          len;
     uint32_t        flags;
@@ -770,25 +757,9 @@ tn_store_mbox_message(tn_store_conf_t *conf, tn_store_user_t *u,
         return TN_ERROR;
     }
 
-    stmt = tn_store_db_stmt(db, tn_store_cache_sql, log);
-    if (stmt == NULL) {
-        return TN_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, id);
-    sqlite3_bind_int64(stmt, 2, uid);
-
-    rc = sqlite3_step(stmt);
-
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(stmt);
-
-        if (rc == SQLITE_DONE) {
-            return TN_DECLINED;
-        }
-
-        tn_store_db_log(db, log, rc, "reading a message");
-        return TN_ERROR;
+    ret = tn_store_msg_step(db, tn_store_cache_sql, id, uid, &stmt, log);
+    if (ret != TN_OK) {
+        return ret;
     }
 
     len = sqlite3_column_bytes(stmt, 0);
@@ -835,8 +806,15 @@ tn_store_mbox_message(tn_store_conf_t *conf, tn_store_user_t *u,
     ret = tn_store_locate(&md, base, len, flags, name, &cur);
 
     if (ret == TN_OK) {
-        *tn_sprintf((u_char *) file, "%s/%s/%s", md.path, cur ? "cur" : "new",
-                    name) = '\0';
+        /* md.path is shorter than PATH_MAX, but with the name it may not be */
+        p = tn_snprintf((u_char *) file, PATH_MAX - 1, "%s/%s/%s", md.path,
+                        cur ? "cur" : "new", name);
+
+        if (p == (u_char *) file + PATH_MAX - 1) {
+            ret = TN_DECLINED;
+        }
+
+        *p = '\0';
     }
 
     tn_store_md_close(&md);
@@ -857,6 +835,40 @@ tn_store_mbox_message(tn_store_conf_t *conf, tn_store_user_t *u,
     }
 
     return TN_OK;
+}
+
+
+tn_int_t
+tn_store_message_path(tn_store_conf_t *conf, tn_store_user_t *u,
+    uint32_t uid, char *path, tn_log_t *log)
+{
+    int                   rc;
+    tn_int_t              ret;
+    tn_pool_t            *pool;
+    tn_store_db_t        *db;
+    tn_store_mbox_row_t   mr;
+
+    db = tn_store_index_open(conf, u, log);
+    if (db == NULL) {
+        return TN_ERROR;
+    }
+
+    rc = tn_store_inbox_find(db, &mr, log);
+    if (rc != SQLITE_OK || mr.id == 0) {
+        return (rc == SQLITE_OK) ? TN_DECLINED : TN_ERROR;
+    }
+
+    pool = tn_create_pool(1024, log);
+    if (pool == NULL) {
+        return TN_ERROR;
+    }
+
+    ret = tn_store_mbox_message(conf, u, mr.id, uid, TN_STORE_WANT_PATH,
+                                path, pool, NULL, log);
+
+    tn_destroy_pool(pool);
+
+    return ret;
 }
 
 

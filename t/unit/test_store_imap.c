@@ -467,6 +467,10 @@ test_messages(tn_store_conf_t *conf, tn_store_user_t *u, tn_pool_t *pool)
     tn_store_changes_t   c;
     tn_store_flag_op_t   op;
     tn_store_mbox_info_t info;
+    tn_store_md_t        md;
+    tn_store_db_t       *db;
+    tn_store_mbox_row_t  mr;
+    u_char              *xnames[1];
     char                 path[2 * PATH_MAX];
     char                 names[TN_STORE_KEYWORDS_MAX + 1][16];
 
@@ -616,6 +620,32 @@ test_messages(tn_store_conf_t *conf, tn_store_user_t *u, tn_pool_t *pool)
     ok(tn_store_mbox_changes(conf, u, id, m0, pool, &c, &test_log) == TN_OK
        && c.nexpunged == 1 && c.expunged[0] == 1 && c.nchanged == 0
        && c.highestmodseq > m0, "changes since: the expunge");
+
+    /*
+     * EXPUNGE picked uid 2 as \Deleted, then a STORE -FLAGS (\Deleted)
+     * committed before it got the write lock: under the lock it stays.
+     */
+
+    db = tn_store_index_open(conf, u, &test_log);
+
+    if (db && tn_store_md_open(&md, conf, u, ".Box", &test_log) == TN_OK) {
+        xnames[0] = NULL;
+        mr.id = id;
+        uids[0] = 2;
+
+        rc = tn_store_expunge_uids(&md, db, &mr, uids, 1, xnames, 1);
+        tn_store_md_close(&md);
+
+        ok(rc == TN_OK && xnames[0] == NULL
+           && tn_store_mbox_message(conf, u, id, 2, TN_STORE_WANT_PATH,
+                                    path, pool, &cache, &test_log)
+              == TN_OK
+           && access(path, F_OK) == 0,
+           "EXPUNGE re-checks \\Deleted under the lock");
+
+    } else {
+        ok(0, "EXPUNGE re-checks \\Deleted under the lock");
+    }
 
     /* APPEND */
 
@@ -924,6 +954,81 @@ test_rebuild(tn_store_conf_t *conf, tn_store_user_t *u, tn_pool_t *pool)
 }
 
 
+/*
+ * index.db is in the Maildir, writable by its owner: a folder dir there
+ * that is not one folder name never becomes a path.  The row counts as a
+ * name without a folder, and the next sync gives the folder on disk its
+ * row back, empty, with a new UIDVALIDITY (the files are taken in anew).
+ */
+
+static void
+test_tampered(tn_store_conf_t *conf, tn_store_user_t *u, tn_pool_t *pool)
+{
+    sqlite3               *db;
+    tn_str_t               name, to;
+    tn_array_t            *list;
+    const char            *reason;
+    tn_store_mbox_t        mb;
+    tn_store_mbox_info_t  *info;
+    char                   path[2 * PATH_MAX];
+
+    name = str("Tamper");
+    ok(tn_store_mbox_create(conf, u, &name, 0, &reason, &test_log) == TN_OK,
+       "CREATE Tamper");
+
+    snprintf(path, sizeof(path), "%s/.Tamper/cur/1700000100.t.test:2,S",
+             u->maildir);
+    write_file(path, "Subject: t\n\nt\n");
+
+    ok(tn_store_mbox_open(conf, u, &name, 0, &mb, &reason, &test_log)
+       == TN_OK && mb.nmsgs == 1, "SELECT Tamper");
+    tn_store_mbox_free(&mb);
+
+    snprintf(path, sizeof(path), "%s/index.db", u->maildir);
+
+    if (sqlite3_open(path, &db) != SQLITE_OK) {
+        ok(0, "index.db opened by hand");
+        return;
+    }
+
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_exec(db, "UPDATE mailboxes SET dir = '.Tamper/../../..'"
+                     " WHERE name = 'Tamper'", NULL, NULL, NULL);
+    sqlite3_close(db);
+
+    to = str("Tampered");
+
+    ok(tn_store_mbox_rename(conf, u, &name, &to, &reason, &test_log)
+       != TN_ERROR, "RENAME of a row with a bad dir: refused or repaired");
+
+    snprintf(path, sizeof(path), "%s/.Tamper/cur", u->maildir);
+    ok(access(path, F_OK) == 0 || exists(u, ".Tampered/cur"),
+       "nothing renamed outside the Maildir");
+
+    list = NULL;
+    ok(tn_store_mbox_list(conf, u, pool, TN_STORE_LIST_STATUS, &list,
+                          &test_log) == TN_OK,
+       "LIST with the bad dir");
+
+    info = list ? list_find(list, "Tamper") : NULL;
+    if (info == NULL && list) {
+        info = list_find(list, "Tampered");
+    }
+
+    ok(info && info->id && !info->noselect,
+       "the folder on disk has its row back");
+
+    ok(info && tn_store_mbox_open(conf, u, &info->name, 0, &mb, &reason,
+                                  &test_log) == TN_OK
+       && mb.nmsgs == 1 && mb.msgs[0].uid == 1
+       && mb.info.uidnext == 2, "its message taken in anew, UID 1");
+
+    if (info) {
+        tn_store_mbox_free(&mb);
+    }
+}
+
+
 static void
 test_migration(tn_store_conf_t *conf, tn_store_user_t *u, tn_pool_t *pool)
 {
@@ -1075,6 +1180,7 @@ main(void)
     test_folders(&conf, &alice, pool);
     test_messages(&conf, &alice, pool);
     test_rebuild(&conf, &alice, pool);
+    test_tampered(&conf, &alice, pool);
     test_migration(&conf, &bob, pool);
     test_concurrent(&conf, &carol, pool);
 
@@ -1094,6 +1200,23 @@ main(void)
     }
 
     ok(alerts == 0, "no alerts in the log");
+
+    /* LIST ran many times over the folder whose name does not decode */
+
+    alerts = 0;
+    f = fopen(logname, "r");
+
+    while (f && fgets(buf, sizeof(buf), f)) {
+        if (strstr(buf, "not a mailbox name, skipped")) {
+            alerts++;
+        }
+    }
+
+    if (f) {
+        fclose(f);
+    }
+
+    ok(alerts == 1, "an undecodable folder is warned about once");
 
     tn_destroy_pool(pool);
     tn_store_db_close_all();
