@@ -991,6 +991,11 @@ tn_mail_imap_msg_fields(tn_pool_t *pool, tn_str_t *header,
 
     tn_mail_imap_buf_init(&b, pool);
 
+    if (header->len == 0) {
+        /* an empty message: no fields (and header->data may be NULL) */
+        return tn_mail_imap_buf_done(&b, out);
+    }
+
     p = header->data;
     end = p + header->len;
 
@@ -1024,6 +1029,11 @@ tn_mail_imap_msg_header_values(tn_pool_t *pool, tn_str_t *header,
     tn_mail_imap_buf_t   b;
 
     tn_mail_imap_buf_init(&b, pool);
+
+    if (header->len == 0) {
+        /* an empty message: no fields (and header->data may be NULL) */
+        return tn_mail_imap_buf_done(&b, out);
+    }
 
     p = header->data;
     end = p + header->len;

@@ -5,11 +5,11 @@
 
 
 /*
- * The shared part of the session harnesses (fuzz_smtp_session.c and
- * fuzz_pop3_session.c): a Dovecot-style FD harness that runs whole mail
- * sessions -- the real configuration, store, thread pool and epoll loop
- * of a worker -- with the fuzz input as what the client sends through a
- * socketpair.
+ * The shared part of the session harnesses (fuzz_smtp_session.c,
+ * fuzz_pop3_session.c and fuzz_imap_session.c): a Dovecot-style FD
+ * harness that runs whole mail sessions -- the real configuration,
+ * store, thread pool and epoll loop of a worker -- with the fuzz input
+ * as what the client sends through a socketpair.
  *
  * Once per process: a configuration is written to a temporary prefix
  * (under /dev/shm when there is one, so that the store's fsync()s cost
@@ -103,6 +103,8 @@
 
 /* the start of each output line the protocol's check sees */
 #define TN_FUZZ_LINE         1024
+/* and the end of a longer one, in fs->tail (a ring: fs->len % it) */
+#define TN_FUZZ_TAIL         32
 
 
 typedef struct tn_fuzz_sess_s  tn_fuzz_sess_t;
@@ -169,6 +171,14 @@ struct tn_fuzz_sess_s {
     tn_uint_t                deleted;      /* POP3: what QUIT removed */
     unsigned                 update:1;     /* POP3: UPDATE answered */
     unsigned                 partly:1;     /* POP3: QUIT removed some */
+
+    /*
+     * IMAP: octets of a literal the line check announced ("{N}" ending
+     * a line): they pass unchecked, and the line goes on after them
+     */
+    uint64_t                 skip;
+    /* the last TN_FUZZ_TAIL bytes of a line longer than TN_FUZZ_LINE */
+    u_char                   tail[TN_FUZZ_TAIL];
 };
 
 
@@ -315,6 +325,12 @@ tn_fuzz_output(tn_fuzz_sess_t *fs, u_char *p, size_t n)
     for ( /* void */ ; n && !fs->raw; p++, n--) {
         ch = *p;
 
+        if (fs->skip) {
+            /* a literal's octets: any byte */
+            fs->skip--;
+            continue;
+        }
+
         if (fs->cr) {
             if (ch != LF) {
                 tn_fuzz_fail(fs, "a bare CR in the output");
@@ -350,6 +366,9 @@ tn_fuzz_output(tn_fuzz_sess_t *fs, u_char *p, size_t n)
 
         if (fs->len < TN_FUZZ_LINE) {
             fs->line[fs->len] = ch;
+
+        } else {
+            fs->tail[fs->len % TN_FUZZ_TAIL] = ch;
         }
 
         fs->len++;
@@ -1031,6 +1050,10 @@ tn_fuzz_end(tn_fuzz_sess_t *fs)
 
     if (!fs->raw && (fs->len || fs->cr)) {
         tn_fuzz_fail(fs, "the output ends inside a line");
+    }
+
+    if (!fs->raw && fs->skip) {
+        tn_fuzz_fail(fs, "the output ends inside a literal");
     }
 
     err = tn_fuzz_proto->line(fs, fs->lines, NULL, 0);
