@@ -579,23 +579,7 @@ sub smtp_deliver_timed {
 
 sub smtp_deliver {
     my ($rcpt, $data) = @_;
-
-    my $c = Tern::Test::SMTP->new(PeerAddr => '127.0.0.1:' . port(8025));
-    $c->read();
-    $c->send('EHLO client.example.test');
-    $c->read();
-    $c->send('MAIL FROM:<sender@example.test>');
-    $c->read();
-    $c->send("RCPT TO:<$rcpt>");
-    $c->read();
-    $c->send('DATA');
-    $c->read();
-    $c->print($data . ".\r\n");
-    my $r = $c->read() // '';
-    $c->send('QUIT');
-    $c->read();
-
-    die "smtp delivery to $rcpt failed: $r" unless $r =~ /^250/;
+    return Tern::Test::SMTP::deliver(port(8025), $rcpt, $data);
 }
 
 ###############################################################################

@@ -24,6 +24,12 @@ package Tern::Test::SMTP;
 # code()         read a reply and return its three-digit code
 # starttls(%ssl_opts)  start TLS on the connection; true on success
 # can_read($timeout), eof($timeout), socket(), close()
+#
+# deliver($port, $rcpt, $data[, $from])  a function: one message by
+#                EHLO/MAIL/RCPT/DATA to 127.0.0.1:$port ($data without
+#                the final ".", dot-stuffed here); returns the reply to
+#                the data, dies
+#                unless it is 250
 
 use warnings;
 use strict;
@@ -90,6 +96,32 @@ sub authok {
 sub starttls {
     my ($self, %opts) = @_;
     return $self->start_tls(%opts);
+}
+
+
+sub deliver {
+    my ($port, $rcpt, $data, $from) = @_;
+
+    my $c = Tern::Test::SMTP->new(PeerAddr => "127.0.0.1:$port");
+    $c->read();
+    $c->send('EHLO client.example.test');
+    $c->read();
+    $c->send('MAIL FROM:<' . ($from // 'sender@example.test') . '>');
+    $c->read();
+    $c->send("RCPT TO:<$rcpt>");
+    $c->read();
+    $c->send('DATA');
+    $c->read();
+    (my $stuffed = $data) =~ s/^\./../mg;
+    $c->print($stuffed . ".\r\n");
+    my $r = $c->read() // '';
+    $c->send('QUIT');
+    $c->read();
+    $c->close();
+
+    die "smtp delivery to $rcpt failed: $r" unless $r =~ /^250/;
+
+    return $r;
 }
 
 
