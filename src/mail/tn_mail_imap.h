@@ -22,9 +22,9 @@
  *
  *   tn_mail_imap_module.c    directives, the protocol, the module
  *   tn_mail_imap_handler.c   session, input loop, command table and
- *                            dispatch, output, STARTTLS, LOGIN,
- *                            AUTHENTICATE, CAPABILITY, NOOP, LOGOUT, ID,
- *                            ENABLE, CHECK, NAMESPACE
+ *                            dispatch, output, STARTTLS, CAPABILITY,
+ *                            NOOP, LOGOUT, ID, ENABLE, CHECK, NAMESPACE
+ *   tn_mail_imap_auth.c      LOGIN, AUTHENTICATE
  *   tn_mail_imap_mailbox.c   SELECT, EXAMINE, CREATE, DELETE, RENAME,
  *                            SUBSCRIBE, UNSUBSCRIBE, APPEND, GETQUOTA,
  *                            GETQUOTAROOT
@@ -32,8 +32,11 @@
  *   tn_mail_imap_notify.c    change notices across workers, the sync of
  *                            the selected mailbox (untagged EXISTS,
  *                            EXPUNGE/VANISHED, FETCH FLAGS), IDLE, the
- *                            view helpers (uids, sequence sets, flags)
- *   tn_mail_imap_fetch.c     FETCH, STORE (and their UID forms)
+ *                            view helpers (uids, sequence sets, flags),
+ *                            the tasks (tn_mail_imap_task_alloc())
+ *   tn_mail_imap_fetch*.c    FETCH (and UID FETCH); see
+ *                            tn_mail_imap_fetch.h
+ *   tn_mail_imap_store.c     STORE (and UID STORE)
  *   tn_mail_imap_search.c    SEARCH, ESEARCH results, SORT
  *   tn_mail_imap_copy.c      COPY, MOVE, EXPUNGE, UID EXPUNGE, CLOSE,
  *                            UNSELECT
@@ -167,11 +170,22 @@ struct tn_mail_imap_session_s {
     unsigned                bye:1;          /* close after the output */
     /* the tag of IDLE, tn_alloc'ed: the command pool goes while idling */
     tn_str_t                idle_tag;
+    /* tn_mail_imap_flush(): called once the output is sent */
+    void                  (*flush_sent)(tn_mail_session_t *s);
 };
+
+
+/* the response line to an AUTHENTICATE challenge */
+#define TN_MAIL_IMAP_MAX_SASL        4096
 
 
 /* tn_mail_imap_handler.c */
 void tn_mail_imap_init_session(tn_mail_session_t *s, tn_connection_t *c);
+/* the capabilities of the session's state, into p (up to last) */
+u_char *tn_mail_imap_capabilities(tn_mail_session_t *s,
+    tn_mail_imap_session_t *is, u_char *p, u_char *last);
+/* a plain-text login is allowed: TLS is up or imap_auth_plaintext on */
+tn_uint_t tn_mail_imap_plaintext_ok(tn_mail_session_t *s);
 
 /* appends to the output; TN_ERROR only when out of memory */
 tn_int_t tn_mail_imap_write(tn_mail_imap_session_t *is, u_char *data,
@@ -186,6 +200,9 @@ tn_int_t tn_mail_imap_printf(tn_mail_imap_session_t *is, const char *fmt,
  */
 tn_int_t tn_mail_imap_tagged(tn_mail_imap_session_t *is, const char *status,
     const char *fmt, ...);
+/* the tagged NO [UNAVAILABLE] of a command that could not start (out of
+   memory, the thread pool); TN_OK */
+tn_int_t tn_mail_imap_unavailable(tn_mail_imap_session_t *is);
 /*
  * A handler that returned TN_AGAIN calls this from its done callback
  * once it wrote the tagged line (or rc TN_ERROR to close): the
@@ -201,6 +218,13 @@ tn_int_t tn_mail_imap_mbox_name_in(tn_mail_imap_session_t *is,
 
 /* the index of uid in is->msgs, or -1 */
 tn_int_t tn_mail_imap_uid_index(tn_mail_imap_session_t *is, uint32_t uid);
+/* uid in uids (ascending) */
+tn_uint_t tn_mail_imap_uid_in(uint32_t *uids, tn_uint_t n, uint32_t uid);
+/*
+ * RFC 7162 3.1: the first CONDSTORE-enabling command (with a mailbox
+ * selected) writes "* OK [HIGHESTMODSEQ n]" and sets is->condstore.
+ */
+tn_int_t tn_mail_imap_condstore(tn_mail_imap_session_t *is);
 
 /*
  * A sequence set argument (or "$") to the ascending uids of the
@@ -220,6 +244,8 @@ size_t tn_mail_imap_flags_len(tn_mail_imap_session_t *is,
     tn_store_imsg_t *m);
 u_char *tn_mail_imap_flags(tn_mail_imap_session_t *is, u_char *dst,
     tn_store_imsg_t *m);
+/* "* FLAGS (...)" and "* OK [PERMANENTFLAGS (...)]" of the view */
+tn_int_t tn_mail_imap_flag_lines(tn_mail_imap_session_t *is);
 /*
  * A flag list argument (STORE, APPEND): system flags into *flags,
  * keywords into kw (in pool).  TN_ERROR: not a flag list, \Recent or an
@@ -229,7 +255,60 @@ tn_int_t tn_mail_imap_flags_parse(tn_pool_t *pool, tn_mail_imap_arg_t *arg,
     uint32_t *flags, tn_str_t **kw, tn_uint_t *nkw);
 
 
+/*
+ * tn_mail_imap_notify.c: the head of the ctx of every thread-pool task of
+ * a command (and of the sync): what the store calls need, copied from
+ * the session, and a pool of the task's own, since the thread must not
+ * touch the command pool.
+ */
+typedef struct {
+    tn_mail_task_ctx_t      ctx;
+    tn_thread_task_t       *task;        /* the task of this ctx */
+    tn_store_conf_t        *conf;
+    tn_store_user_t         user;
+    int64_t                 mbox_id;     /* the selected mailbox, or 0 */
+    tn_pool_t              *pool;        /* the task's */
+    /* releases what else the ctx holds (malloc'ed output...), if set */
+    void                  (*release)(tn_thread_task_t *task);
+} tn_mail_imap_task_t;
+
+/*
+ * A task whose ctx of size bytes starts with a tn_mail_imap_task_t,
+ * filled, with a pool of pool_size; NULL when out of memory.  Until it
+ * is posted and after done, tn_mail_imap_task_free() frees it, its
+ * release() and its pool; when the session closes while it is out, the
+ * same happens without done.  tn_mail_imap_task_post() posts it: TN_AGAIN
+ * (a command handler returns it: its done callback finishes the
+ * command), or TN_ERROR after freeing it.
+ */
+tn_thread_task_t *tn_mail_imap_task_alloc(tn_mail_session_t *s, size_t size,
+    size_t pool_size, void (*handler)(void *data, tn_log_t *log),
+    void (*done)(tn_mail_session_t *s, tn_thread_task_t *task));
+tn_int_t tn_mail_imap_task_post(tn_mail_session_t *s, tn_thread_task_t *task);
+void tn_mail_imap_task_free(tn_mail_session_t *s, tn_thread_task_t *task);
+
+/*
+ * tn_mail_imap_handler.c: a command that streams a large output waits
+ * here for it to be sent: TN_OK when little enough of is->out is still
+ * to go (the caller goes on at once), or TN_AGAIN: what is in is->out
+ * is being sent, and sent(s) is called from the write handler (never
+ * from inside this call) once all of it is on the wire; the command
+ * goes on from there.
+ */
+tn_int_t tn_mail_imap_flush(tn_mail_session_t *s, tn_mail_imap_session_t *is,
+    void (*sent)(tn_mail_session_t *s));
+
+
 /* the command handlers, one file each (see the top) */
+tn_int_t tn_mail_imap_login(tn_mail_session_t *s, tn_mail_imap_session_t *is);
+tn_int_t tn_mail_imap_authenticate(tn_mail_session_t *s,
+    tn_mail_imap_session_t *is);
+/* zeroes the input consumed so far (it may hold a password) */
+void tn_mail_imap_wipe_input(tn_mail_session_t *s,
+    tn_mail_imap_session_t *is);
+/* the client's response line to the AUTHENTICATE challenge ("+ ") */
+tn_int_t tn_mail_imap_sasl(tn_mail_session_t *s, tn_mail_imap_session_t *is,
+    tn_str_t *line);
 tn_int_t tn_mail_imap_select(tn_mail_session_t *s, tn_mail_imap_session_t *is);
 tn_int_t tn_mail_imap_create(tn_mail_session_t *s, tn_mail_imap_session_t *is);
 tn_int_t tn_mail_imap_delete(tn_mail_session_t *s, tn_mail_imap_session_t *is);
@@ -283,6 +362,10 @@ tn_int_t tn_mail_imap_sync(tn_mail_session_t *s, tn_mail_imap_session_t *is,
 /* tells the pending expunges (when allowed) into the output */
 tn_int_t tn_mail_imap_flush_expunges(tn_mail_imap_session_t *is);
 
+/* the keywords of the mailbox, kw[0..n), that the view lacks, copied in
+   (tn_alloc); TN_OK or TN_ERROR */
+tn_int_t tn_mail_imap_view_keywords(tn_mail_imap_session_t *is, tn_str_t *kw,
+    tn_uint_t n, tn_log_t *log);
 /*
  * Frees the view of the selected mailbox (msgs, keywords, name,
  * pending expunges) after leaving the worker's selected list; is->state

@@ -29,11 +29,7 @@
 
 
 typedef struct {
-    tn_mail_task_ctx_t          base;
-    tn_store_conf_t            *conf;
-    tn_store_user_t             user;
-    int64_t                     mbox_id;
-    tn_pool_t                  *pool;
+    tn_mail_imap_task_t         base;
     tn_uint_t                   op;        /* TN_IMAP_COPY_* */
     uint32_t                   *uids;      /* NULL: EXPUNGE of all */
     tn_uint_t                   nuids;
@@ -54,7 +50,6 @@ static tn_int_t tn_mail_imap_copy_post(tn_mail_session_t *s,
     tn_mail_imap_session_t *is, tn_uint_t op, uint32_t *uids, tn_uint_t n,
     tn_str_t *to);
 static void tn_mail_imap_copy_handler(void *data, tn_log_t *log);
-static void tn_mail_imap_copy_cancel(tn_thread_task_t *task);
 static void tn_mail_imap_copy_done(tn_mail_session_t *s,
     tn_thread_task_t *task);
 static tn_int_t tn_mail_imap_copy_result(tn_mail_imap_session_t *is,
@@ -206,25 +201,16 @@ tn_mail_imap_copy_post(tn_mail_session_t *s, tn_mail_imap_session_t *is,
     tn_thread_task_t          *task;
     tn_mail_imap_copy_task_t  *t;
 
-    pool = tn_create_pool(TN_DEFAULT_POOL_SIZE, s->connection->log);
-    if (pool == NULL) {
-        return TN_ERROR;
-    }
-
-    task = tn_mail_task_alloc(s, sizeof(tn_mail_imap_copy_task_t),
-                              tn_mail_imap_copy_handler,
-                              tn_mail_imap_copy_done);
+    task = tn_mail_imap_task_alloc(s, sizeof(tn_mail_imap_copy_task_t),
+                                   TN_DEFAULT_POOL_SIZE,
+                                   tn_mail_imap_copy_handler,
+                                   tn_mail_imap_copy_done);
     if (task == NULL) {
-        tn_destroy_pool(pool);
         return TN_ERROR;
     }
 
     t = task->ctx;
-    t->base.cancel = tn_mail_imap_copy_cancel;
-    t->conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
-    t->user = *s->user;
-    t->mbox_id = is->mbox_id;
-    t->pool = pool;
+    pool = t->base.pool;
     t->op = op;
     t->nuids = n;
 
@@ -239,25 +225,17 @@ tn_mail_imap_copy_post(tn_mail_session_t *s, tn_mail_imap_session_t *is,
 
     if (to) {
         t->to.len = to->len;
-        t->to.data = tn_pnalloc(pool, to->len + 1);
+        t->to.data = tn_pstrdup(pool, to);
         if (t->to.data == NULL) {
             goto failed;
         }
-
-        tn_memcpy(t->to.data, to->data, to->len);
-        t->to.data[to->len] = '\0';
     }
 
-    if (tn_mail_task_post(s, task) != TN_OK) {
-        goto failed;
-    }
-
-    return TN_AGAIN;
+    return tn_mail_imap_task_post(s, task);
 
 failed:
 
-    tn_mail_task_free(s, task);
-    tn_destroy_pool(pool);
+    tn_mail_imap_task_free(s, task);
 
     return TN_ERROR;
 }
@@ -266,36 +244,28 @@ failed:
 static void
 tn_mail_imap_copy_handler(void *data, tn_log_t *log)
 {
+    tn_mail_imap_task_t       *b;
     tn_mail_imap_copy_task_t  *t = data;
+
+    b = &t->base;
 
     switch (t->op) {
 
     case TN_IMAP_COPY_COPY:
     case TN_IMAP_COPY_MOVE:
-        t->rc = tn_store_mbox_copy(t->conf, &t->user, t->mbox_id, t->uids,
+        t->rc = tn_store_mbox_copy(b->conf, &b->user, b->mbox_id, t->uids,
                                    t->nuids, &t->to,
-                                   t->op == TN_IMAP_COPY_MOVE, t->pool,
+                                   t->op == TN_IMAP_COPY_MOVE, b->pool,
                                    &t->src, &t->dst, &t->nout,
                                    &t->uidvalidity, &t->reason, log);
         break;
 
     default: /* EXPUNGE, CLOSE */
-        t->rc = tn_store_mbox_expunge(t->conf, &t->user, t->mbox_id,
-                                      t->uids, t->nuids, t->pool,
+        t->rc = tn_store_mbox_expunge(b->conf, &b->user, b->mbox_id,
+                                      t->uids, t->nuids, b->pool,
                                       &t->expunged, &t->nexpunged, log);
         break;
     }
-}
-
-
-static void
-tn_mail_imap_copy_cancel(tn_thread_task_t *task)
-{
-    tn_mail_imap_copy_task_t  *t;
-
-    t = task->ctx;
-
-    tn_destroy_pool(t->pool);
 }
 
 
@@ -315,8 +285,7 @@ tn_mail_imap_copy_done(tn_mail_session_t *s, tn_thread_task_t *task)
         rc = tn_mail_imap_unselect(s, is);
     }
 
-    tn_mail_imap_copy_cancel(task);
-    tn_mail_task_free(s, task);
+    tn_mail_imap_task_free(s, task);
 
     tn_mail_imap_command_done(s, rc);
 }

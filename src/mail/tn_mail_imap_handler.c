@@ -8,8 +8,8 @@
  * The IMAP session: the input loop over tn_mail_imap_parse_command(),
  * the command table and dispatch, the output, and the commands of any
  * state (CAPABILITY, NOOP, LOGOUT, ID, ENABLE, NAMESPACE, CHECK; IDLE is
- * in tn_mail_imap_notify.c) and of the not-authenticated state
- * (STARTTLS, LOGIN, AUTHENTICATE).
+ * in tn_mail_imap_notify.c) and STARTTLS (LOGIN and AUTHENTICATE are in
+ * tn_mail_imap_auth.c).
  *
  * Input.  The input buffer (imap_client_buffer) only bounds one read:
  * the parser copies what it keeps into the per-command pool, and all of
@@ -38,8 +38,6 @@
 
 /* a command's output is sent while it runs once this much is buffered */
 #define TN_MAIL_IMAP_STREAM_OUTPUT   (64 * 1024)
-/* the response line to an AUTHENTICATE challenge */
-#define TN_MAIL_IMAP_MAX_SASL        4096
 /* a non-synchronizing literal too large to be worth skipping */
 #define TN_MAIL_IMAP_SKIP_MAX        (256 * 1024 * 1024)
 /* the command pool, made for each command read */
@@ -79,6 +77,8 @@ static tn_int_t tn_mail_imap_session_setup(tn_mail_session_t *s,
 static void tn_mail_imap_parse_setup(tn_mail_session_t *s,
     tn_mail_imap_session_t *is);
 static void tn_mail_imap_read_handler(tn_event_t *rev);
+static void tn_mail_imap_flush_done(tn_mail_session_t *s,
+    tn_mail_imap_session_t *is);
 static tn_uint_t tn_mail_imap_busy(tn_mail_session_t *s,
     tn_mail_imap_session_t *is);
 static tn_msec_t tn_mail_imap_timeout(tn_mail_session_t *s,
@@ -98,15 +98,22 @@ static tn_int_t tn_mail_imap_line(tn_mail_session_t *s, tn_connection_t *c,
     tn_mail_imap_session_t *is);
 static tn_int_t tn_mail_imap_run(tn_mail_session_t *s, tn_connection_t *c,
     tn_mail_imap_session_t *is);
+static tn_int_t tn_mail_imap_refuse(tn_mail_session_t *s,
+    tn_mail_imap_session_t *is, tn_mail_imap_command_t *cmd);
 static tn_int_t tn_mail_imap_finish(tn_mail_session_t *s,
     tn_mail_imap_session_t *is);
 static void tn_mail_imap_finish_sync(tn_mail_session_t *s, tn_int_t rc);
+static tn_int_t tn_mail_imap_finish_now(tn_mail_session_t *s,
+    tn_mail_imap_session_t *is);
+static tn_uint_t tn_mail_imap_expunge_ok(tn_mail_imap_session_t *is);
 static void tn_mail_imap_end(tn_mail_session_t *s,
     tn_mail_imap_session_t *is);
 static void tn_mail_imap_count_error(tn_mail_session_t *s,
     tn_mail_imap_session_t *is);
 static tn_int_t tn_mail_imap_send_now(tn_mail_session_t *s,
     tn_connection_t *c, tn_mail_imap_session_t *is);
+static void tn_mail_imap_send_all(tn_mail_session_t *s,
+    tn_mail_imap_session_t *is, tn_uint_t read);
 static void tn_mail_imap_hand(tn_mail_session_t *s,
     tn_mail_imap_session_t *is);
 static tn_int_t tn_mail_imap_out_more(tn_mail_session_t *s);
@@ -114,11 +121,6 @@ static tn_int_t tn_mail_imap_sent(tn_mail_session_t *s,
     tn_mail_imap_session_t *is);
 static tn_int_t tn_mail_imap_grow(tn_mail_imap_session_t *is, size_t len);
 static void tn_mail_imap_cleanup(void *data);
-static u_char *tn_mail_imap_capabilities(tn_mail_session_t *s,
-    tn_mail_imap_session_t *is, u_char *p, u_char *last);
-static tn_uint_t tn_mail_imap_plaintext_ok(tn_mail_session_t *s);
-static void tn_mail_imap_wipe_input(tn_mail_session_t *s,
-    tn_mail_imap_session_t *is);
 
 static tn_int_t tn_mail_imap_capability(tn_mail_session_t *s,
     tn_mail_imap_session_t *is);
@@ -130,15 +132,6 @@ static tn_int_t tn_mail_imap_starttls(tn_mail_session_t *s,
     tn_mail_imap_session_t *is);
 static void tn_mail_imap_starttls_done(tn_mail_session_t *s,
     tn_connection_t *c);
-static tn_int_t tn_mail_imap_login(tn_mail_session_t *s,
-    tn_mail_imap_session_t *is);
-static tn_int_t tn_mail_imap_authenticate(tn_mail_session_t *s,
-    tn_mail_imap_session_t *is);
-static tn_int_t tn_mail_imap_sasl(tn_mail_session_t *s,
-    tn_mail_imap_session_t *is, tn_str_t *line);
-static tn_int_t tn_mail_imap_plain(tn_mail_session_t *s,
-    tn_mail_imap_session_t *is, tn_str_t *arg);
-static void tn_mail_imap_auth_done(tn_mail_session_t *s, tn_int_t rc);
 static tn_int_t tn_mail_imap_id(tn_mail_session_t *s,
     tn_mail_imap_session_t *is);
 static tn_int_t tn_mail_imap_enable(tn_mail_session_t *s,
@@ -265,10 +258,7 @@ tn_mail_imap_init_session(tn_mail_session_t *s, tn_connection_t *c)
     c->log->action = "in nonauth state";
 
     /* a client may have sent commands before the greeting: read after it */
-    s->blocked = 1;
-
-    tn_mail_imap_hand(s, is);
-    tn_mail_send(c->write);
+    tn_mail_imap_send_all(s, is, 1);
 }
 
 
@@ -365,6 +355,12 @@ tn_mail_imap_read_handler(tn_event_t *rev)
             tn_mail_close_connection(c);
             return;
         }
+    }
+
+    if (is->flush_sent && !s->out.len && !s->out_more) {
+        /* tn_mail_send() sent what tn_mail_imap_flush() waited for */
+        tn_mail_imap_flush_done(s, is);
+        return;
     }
 
     if (tn_mail_imap_busy(s, is)) {
@@ -924,17 +920,10 @@ tn_mail_imap_run(tn_mail_session_t *s, tn_connection_t *c,
         s->errors++;
         rc = tn_mail_imap_tagged(is, "BAD", "Unknown command");
 
-    } else if (!(cmd->states & tn_imap_bit(is->state))) {
-        s->errors++;
-        rc = tn_mail_imap_tagged(is, "BAD", "Command not valid in %s state",
-                                 is->state == tn_imap_state_nonauth
-                                 ? "not authenticated"
-                                 : (is->state == tn_imap_state_auth
-                                    ? "authenticated" : "selected"));
-
-    } else if (p->nargs < cmd->min_args || p->nargs > cmd->max_args) {
-        s->errors++;
-        rc = tn_mail_imap_tagged(is, "BAD", "Invalid arguments");
+    } else if (!(cmd->states & tn_imap_bit(is->state))
+               || p->nargs < cmd->min_args || p->nargs > cmd->max_args)
+    {
+        rc = tn_mail_imap_refuse(s, is, cmd);
 
     } else {
         rc = cmd->handler(s, is);
@@ -948,6 +937,34 @@ tn_mail_imap_run(tn_mail_session_t *s, tn_connection_t *c,
 }
 
 
+/* a command in the wrong state or with a wrong number of arguments */
+
+static tn_int_t
+tn_mail_imap_refuse(tn_mail_session_t *s, tn_mail_imap_session_t *is,
+    tn_mail_imap_command_t *cmd)
+{
+    s->errors++;
+
+    if (cmd->command == TN_MAIL_IMAP_LOGIN
+        || cmd->command == TN_MAIL_IMAP_AUTHENTICATE)
+    {
+        /* the arguments may hold a password: not kept in memory */
+        tn_mail_imap_wipe_input(s, is);
+        tn_mail_imap_parse_wipe(&is->parse);
+    }
+
+    if (!(cmd->states & tn_imap_bit(is->state))) {
+        return tn_mail_imap_tagged(is, "BAD", "Command not valid in %s state",
+                                   is->state == tn_imap_state_nonauth
+                                   ? "not authenticated"
+                                   : (is->state == tn_imap_state_auth
+                                      ? "authenticated" : "selected"));
+    }
+
+    return tn_mail_imap_tagged(is, "BAD", "Invalid arguments");
+}
+
+
 /*
  * The command's tagged line is ready: a sync of the selected mailbox
  * first if it changed (TN_AGAIN: the sync task is out), the pending
@@ -957,20 +974,6 @@ tn_mail_imap_run(tn_mail_session_t *s, tn_connection_t *c,
 static tn_int_t
 tn_mail_imap_finish(tn_mail_session_t *s, tn_mail_imap_session_t *is)
 {
-    tn_uint_t  expunge;
-
-    /* RFC 3501 7.4.1: no EXPUNGE during FETCH, STORE or SEARCH */
-    switch (is->command) {
-    case TN_MAIL_IMAP_FETCH:
-    case TN_MAIL_IMAP_STORE:
-    case TN_MAIL_IMAP_SEARCH:
-    case TN_MAIL_IMAP_SORT:
-        expunge = is->command_uid;
-        break;
-    default:
-        expunge = 1;
-    }
-
     /*
      * A change committed before this command ended (another session's
      * STORE answered OK, a delivery answered 250) is told now, not at
@@ -987,7 +990,8 @@ tn_mail_imap_finish(tn_mail_session_t *s, tn_mail_imap_session_t *is)
     {
         is->notice = 0;
 
-        if (tn_mail_imap_sync(s, is, expunge, tn_mail_imap_finish_sync)
+        if (tn_mail_imap_sync(s, is, tn_mail_imap_expunge_ok(is),
+                              tn_mail_imap_finish_sync)
             == TN_OK)
         {
             return TN_AGAIN;
@@ -997,7 +1001,18 @@ tn_mail_imap_finish(tn_mail_session_t *s, tn_mail_imap_session_t *is)
         is->notice = 1;
     }
 
-    if (expunge && is->npending && is->state == tn_imap_state_selected) {
+    return tn_mail_imap_finish_now(s, is);
+}
+
+
+/* the pending expunges where allowed, then the tagged line */
+
+static tn_int_t
+tn_mail_imap_finish_now(tn_mail_session_t *s, tn_mail_imap_session_t *is)
+{
+    if (tn_mail_imap_expunge_ok(is) && is->npending
+        && is->state == tn_imap_state_selected)
+    {
         if (tn_mail_imap_flush_expunges(is) != TN_OK) {
             return TN_ERROR;
         }
@@ -1010,40 +1025,36 @@ tn_mail_imap_finish(tn_mail_session_t *s, tn_mail_imap_session_t *is)
 }
 
 
+/* RFC 3501 7.4.1: no EXPUNGE during FETCH, STORE or SEARCH */
+
+static tn_uint_t
+tn_mail_imap_expunge_ok(tn_mail_imap_session_t *is)
+{
+    switch (is->command) {
+    case TN_MAIL_IMAP_FETCH:
+    case TN_MAIL_IMAP_STORE:
+    case TN_MAIL_IMAP_SEARCH:
+    case TN_MAIL_IMAP_SORT:
+        return is->command_uid;
+    default:
+        return 1;
+    }
+}
+
+
 static void
 tn_mail_imap_finish_sync(tn_mail_session_t *s, tn_int_t rc)
 {
-    tn_uint_t                expunge;
-    tn_connection_t         *c;
     tn_mail_imap_session_t  *is;
 
-    c = s->connection;
     is = s->data;
 
-    if (rc == TN_ERROR) {
-        tn_mail_close_connection(c);
+    if (rc == TN_ERROR || tn_mail_imap_finish_now(s, is) != TN_OK) {
+        tn_mail_close_connection(s->connection);
         return;
     }
 
-    expunge = !(is->command == TN_MAIL_IMAP_FETCH
-                || is->command == TN_MAIL_IMAP_STORE
-                || is->command == TN_MAIL_IMAP_SEARCH
-                || is->command == TN_MAIL_IMAP_SORT)
-              || is->command_uid;
-
-    if (expunge && is->npending && is->state == tn_imap_state_selected) {
-        if (tn_mail_imap_flush_expunges(is) != TN_OK) {
-            tn_mail_close_connection(c);
-            return;
-        }
-    }
-
-    tn_mail_imap_end(s, is);
-    tn_mail_imap_count_error(s, is);
-
-    s->blocked = 1;
-    tn_mail_imap_hand(s, is);
-    tn_mail_send(c->write);
+    tn_mail_imap_send_all(s, is, 1);
 }
 
 
@@ -1110,9 +1121,7 @@ tn_mail_imap_command_done(tn_mail_session_t *s, tn_int_t rc)
         return;
     }
 
-    s->blocked = 1;
-    tn_mail_imap_hand(s, is);
-    tn_mail_send(c->write);
+    tn_mail_imap_send_all(s, is, 1);
 }
 
 
@@ -1160,6 +1169,22 @@ tn_mail_imap_send_now(tn_mail_session_t *s, tn_connection_t *c,
     }
 
     return tn_mail_imap_sent(s, is);
+}
+
+
+/*
+ * From a callback in the event loop: the output goes, and when read is
+ * set the input is read on once it is sent (tn_mail_send() calls the
+ * read handler: s->blocked).
+ */
+
+static void
+tn_mail_imap_send_all(tn_mail_session_t *s, tn_mail_imap_session_t *is,
+    tn_uint_t read)
+{
+    s->blocked = read;
+    tn_mail_imap_hand(s, is);
+    tn_mail_send(s->connection->write);
 }
 
 
@@ -1240,6 +1265,49 @@ tn_mail_imap_sent(tn_mail_session_t *s, tn_mail_imap_session_t *is)
     }
 
     return TN_OK;
+}
+
+
+/*
+ * A command waits for its output: tn_mail_send() calls the read handler
+ * once all is sent (s->blocked), and the read handler calls
+ * tn_mail_imap_flush_done() then, from the write event: never from
+ * inside the command's own call.
+ */
+
+tn_int_t
+tn_mail_imap_flush(tn_mail_session_t *s, tn_mail_imap_session_t *is,
+    void (*sent)(tn_mail_session_t *s))
+{
+    size_t  pending;
+
+    pending = s->out.len + (is->out_len - is->out_sent);
+
+    if (pending < TN_MAIL_IMAP_BATCH_OUTPUT) {
+        return TN_OK;
+    }
+
+    if (!s->out.len && !s->out_more) {
+        tn_mail_imap_hand(s, is);
+        tn_post_event(s->connection->write, &tn_posted_events);
+    }
+
+    is->flush_sent = sent;
+    s->blocked = 1;
+
+    return TN_AGAIN;
+}
+
+
+static void
+tn_mail_imap_flush_done(tn_mail_session_t *s, tn_mail_imap_session_t *is)
+{
+    void  (*sent)(tn_mail_session_t *s);
+
+    sent = is->flush_sent;
+    is->flush_sent = NULL;
+
+    sent(s);
 }
 
 
@@ -1376,6 +1444,14 @@ tn_mail_imap_tagged(tn_mail_imap_session_t *is, const char *status,
 }
 
 
+tn_int_t
+tn_mail_imap_unavailable(tn_mail_imap_session_t *is)
+{
+    return tn_mail_imap_tagged(is, "NO", "[UNAVAILABLE] Internal error, "
+                               "try again later");
+}
+
+
 /* the session ends: every resource and the summary line */
 
 static void
@@ -1448,7 +1524,7 @@ tn_mail_imap_cleanup(void *data)
 }
 
 
-static u_char *
+u_char *
 tn_mail_imap_capabilities(tn_mail_session_t *s, tn_mail_imap_session_t *is,
     u_char *p, u_char *last)
 {
@@ -1480,7 +1556,7 @@ tn_mail_imap_capabilities(tn_mail_session_t *s, tn_mail_imap_session_t *is,
 }
 
 
-static tn_uint_t
+tn_uint_t
 tn_mail_imap_plaintext_ok(tn_mail_session_t *s)
 {
     tn_mail_imap_srv_conf_t  *iscf;
@@ -1685,17 +1761,8 @@ tn_mail_imap_idle_synced(tn_mail_session_t *s, tn_int_t rc)
         return;
     }
 
-    if (is->bye) {
-        /* the mailbox is gone: the BYE is written */
-        s->blocked = 0;
-        tn_mail_imap_hand(s, is);
-        tn_mail_send(c->write);
-        return;
-    }
-
-    s->blocked = 1;
-    tn_mail_imap_hand(s, is);
-    tn_mail_send(c->write);
+    /* is->bye: the mailbox is gone, the BYE is written: no more input */
+    tn_mail_imap_send_all(s, is, !is->bye);
 }
 
 
@@ -1748,228 +1815,4 @@ tn_mail_imap_starttls_done(tn_mail_session_t *s, tn_connection_t *c)
 
     /* records may already sit in the TLS layer: read now */
     tn_mail_imap_read_handler(c->read);
-}
-
-
-static tn_int_t
-tn_mail_imap_login(tn_mail_session_t *s, tn_mail_imap_session_t *is)
-{
-    tn_int_t             rc;
-    tn_str_t             user, pass;
-    tn_mail_imap_arg_t  *arg;
-
-    tn_mail_imap_wipe_input(s, is);
-
-    if (!tn_mail_imap_plaintext_ok(s)) {
-        tn_mail_imap_parse_wipe(&is->parse);
-        return tn_mail_imap_tagged(is, "NO", "[PRIVACYREQUIRED] Plaintext "
-                                   "authentication disallowed without "
-                                   "TLS");
-    }
-
-    arg = is->parse.args;
-
-    if (tn_mail_imap_arg_astring(arg, &user) != TN_OK
-        || tn_mail_imap_arg_astring(arg->next, &pass) != TN_OK)
-    {
-        tn_mail_imap_parse_wipe(&is->parse);
-        s->errors++;
-        return tn_mail_imap_tagged(is, "BAD", "Invalid LOGIN arguments");
-    }
-
-    if (user.len == 0 || user.len > TN_MAIL_AUTH_USER_MAX
-        || pass.len == 0 || pass.len > TN_MAIL_AUTH_PASS_MAX)
-    {
-        tn_mail_imap_parse_wipe(&is->parse);
-        return tn_mail_imap_tagged(is, "NO", "[AUTHENTICATIONFAILED] "
-                                   "Authentication failed");
-    }
-
-    s->connection->log->action = "checking the login";
-
-    /* tn_mail_auth() copies what it needs and zeroes pass */
-    rc = tn_mail_auth(s, &user, &pass, tn_mail_imap_auth_done);
-
-    tn_mail_imap_parse_wipe(&is->parse);
-
-    if (rc != TN_OK) {
-        return tn_mail_imap_tagged(is, "NO", "[UNAVAILABLE] Internal error, "
-                                   "try again later");
-    }
-
-    return TN_AGAIN;
-}
-
-
-/*
- * The consumed input holds the password: zero it, and what earlier
- * reads left past the end of the data.
- */
-
-static void
-tn_mail_imap_wipe_input(tn_mail_session_t *s, tn_mail_imap_session_t *is)
-{
-    tn_buf_t  *b;
-
-    b = s->buffer;
-
-    if (b->start == NULL) {
-        return;
-    }
-
-    tn_explicit_memzero(b->start, b->pos - b->start);
-    tn_explicit_memzero(b->last, b->end - b->last);
-}
-
-
-static tn_int_t
-tn_mail_imap_authenticate(tn_mail_session_t *s, tn_mail_imap_session_t *is)
-{
-    tn_int_t             rc;
-    tn_mail_imap_arg_t  *arg;
-
-    tn_mail_imap_wipe_input(s, is);
-
-    arg = is->parse.args;
-
-    if (arg->type != TN_MAIL_IMAP_ARG_ATOM) {
-        tn_mail_imap_parse_wipe(&is->parse);
-        s->errors++;
-        return tn_mail_imap_tagged(is, "BAD", "Invalid AUTHENTICATE "
-                                   "arguments");
-    }
-
-    if (arg->value.len != 5
-        || tn_strncasecmp(arg->value.data, (u_char *) "PLAIN", 5) != 0)
-    {
-        tn_mail_imap_parse_wipe(&is->parse);
-        return tn_mail_imap_tagged(is, "NO", "Unsupported authentication "
-                                   "mechanism");
-    }
-
-    if (!tn_mail_imap_plaintext_ok(s)) {
-        tn_mail_imap_parse_wipe(&is->parse);
-        return tn_mail_imap_tagged(is, "NO", "[PRIVACYREQUIRED] Plaintext "
-                                   "authentication disallowed without "
-                                   "TLS");
-    }
-
-    if (arg->next) {
-        /* SASL-IR (RFC 4959); "=" is an empty response */
-        if (arg->next->type != TN_MAIL_IMAP_ARG_ATOM) {
-            tn_mail_imap_parse_wipe(&is->parse);
-            s->errors++;
-            return tn_mail_imap_tagged(is, "BAD", "Invalid initial "
-                                       "response");
-        }
-
-        rc = tn_mail_imap_plain(s, is, &arg->next->value);
-
-        tn_mail_imap_parse_wipe(&is->parse);
-
-        return rc;
-    }
-
-    if (tn_mail_imap_printf(is, "+ " CRLF) != TN_OK) {
-        return TN_ERROR;
-    }
-
-    is->sasl = 1;
-
-    return TN_AGAIN;
-}
-
-
-/* the response line after "+ " */
-
-static tn_int_t
-tn_mail_imap_sasl(tn_mail_session_t *s, tn_mail_imap_session_t *is,
-    tn_str_t *line)
-{
-    is->sasl = 0;
-
-    if (line->len == 1 && line->data[0] == '*') {
-        return tn_mail_imap_tagged(is, "BAD", "Authentication cancelled");
-    }
-
-    return tn_mail_imap_plain(s, is, line);
-}
-
-
-static tn_int_t
-tn_mail_imap_plain(tn_mail_session_t *s, tn_mail_imap_session_t *is,
-    tn_str_t *arg)
-{
-    u_char    buf[tn_base64_decoded_length(TN_MAIL_IMAP_MAX_SASL)];
-    tn_int_t  rc;
-    tn_str_t  user, pass;
-
-    if (arg->len > TN_MAIL_IMAP_MAX_SASL
-        || tn_mail_auth_plain(arg, buf, &user, &pass) != TN_OK)
-    {
-        tn_explicit_memzero(arg->data, arg->len);
-        tn_explicit_memzero(buf, sizeof(buf));
-        s->errors++;
-        return tn_mail_imap_tagged(is, "BAD", "Invalid SASL PLAIN "
-                                   "response");
-    }
-
-    tn_explicit_memzero(arg->data, arg->len);
-
-    s->connection->log->action = "checking the login";
-
-    rc = tn_mail_auth(s, &user, &pass, tn_mail_imap_auth_done);
-
-    tn_explicit_memzero(buf, sizeof(buf));
-
-    if (rc != TN_OK) {
-        return tn_mail_imap_tagged(is, "NO", "[UNAVAILABLE] Internal error, "
-                                   "try again later");
-    }
-
-    return TN_AGAIN;
-}
-
-
-static void
-tn_mail_imap_auth_done(tn_mail_session_t *s, tn_int_t rc)
-{
-    u_char                  *p, buf[1024];
-    tn_mail_imap_session_t  *is;
-
-    is = s->data;
-
-    s->connection->log->action = "in nonauth state";
-
-    switch (rc) {
-
-    case TN_OK:
-        tn_log_error(TN_LOG_INFO, s->connection->log, 0, "imap login");
-
-        is->state = tn_imap_state_auth;
-        s->connection->log->action = "in authenticated state";
-
-        p = tn_mail_imap_capabilities(s, is, buf, buf + sizeof(buf) - 1);
-        *p = '\0';
-
-        (void) tn_mail_imap_tagged(is, "OK", "[CAPABILITY %s] Logged in",
-                                   buf);
-        break;
-
-    case TN_DECLINED:
-        (void) tn_mail_imap_tagged(is, "NO", "[AUTHENTICATIONFAILED] "
-                                   "Authentication failed");
-        break;
-
-    case TN_BUSY:
-        (void) tn_mail_imap_tagged(is, "NO", "[UNAVAILABLE] Too many "
-                                   "failed logins, try again later");
-        break;
-
-    default:
-        (void) tn_mail_imap_tagged(is, "NO", "[UNAVAILABLE] Internal "
-                                   "error, try again later");
-    }
-
-    tn_mail_imap_command_done(s, TN_OK);
 }

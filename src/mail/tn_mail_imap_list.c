@@ -20,6 +20,15 @@
 #include <tn_mail_imap_mbox.h>
 
 
+/* a STATUS item: its name, and where tn_store_mbox_info_t has it */
+typedef struct {
+    tn_str_t                   name;
+    tn_uint_t                  bit;        /* TN_IMAP_STATUS_* */
+    size_t                     offset;
+    tn_uint_t                  wide;       /* uint64_t, else uint32_t */
+} tn_mail_imap_status_item_t;
+
+
 static tn_int_t tn_mail_imap_list_args(tn_mail_session_t *s,
     tn_mail_imap_session_t *is, tn_mail_imap_mbox_task_t *t);
 static tn_int_t tn_mail_imap_list_pattern(tn_mail_imap_session_t *is,
@@ -40,6 +49,28 @@ static void tn_mail_imap_status_done(tn_mail_session_t *s,
     tn_thread_task_t *task);
 
 
+#define tn_imap_status_item(name, bit, field, wide)                          \
+    { tn_string(name), bit, offsetof(tn_store_mbox_info_t, field), wide }
+
+/* in the order of the STATUS response */
+static tn_mail_imap_status_item_t  tn_mail_imap_status_items_all[] = {
+    tn_imap_status_item("MESSAGES", TN_IMAP_STATUS_MESSAGES, messages, 0),
+    tn_imap_status_item("UIDNEXT", TN_IMAP_STATUS_UIDNEXT, uidnext, 0),
+    tn_imap_status_item("UIDVALIDITY", TN_IMAP_STATUS_UIDVALIDITY,
+                        uidvalidity, 0),
+    tn_imap_status_item("UNSEEN", TN_IMAP_STATUS_UNSEEN, unseen, 0),
+    tn_imap_status_item("RECENT", TN_IMAP_STATUS_RECENT, recent, 0),
+    tn_imap_status_item("SIZE", TN_IMAP_STATUS_SIZE, size, 1),
+    tn_imap_status_item("HIGHESTMODSEQ", TN_IMAP_STATUS_HIGHESTMODSEQ,
+                        highestmodseq, 1),
+    tn_imap_status_item("DELETED", TN_IMAP_STATUS_DELETED, deleted, 0)
+};
+
+#define TN_IMAP_STATUS_NITEMS                                                \
+    (sizeof(tn_mail_imap_status_items_all)                                   \
+     / sizeof(tn_mail_imap_status_item_t))
+
+
 /*
  * LIST (RFC 3501, RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC
  * 6154 SPECIAL-USE) and LSUB:
@@ -56,21 +87,20 @@ tn_mail_imap_list(tn_mail_session_t *s, tn_mail_imap_session_t *is)
 
     t = tn_mail_imap_mbox_task(s, tn_mail_imap_list_done, NULL);
     if (t == NULL) {
-        return tn_mail_imap_tagged(is, "NO", "[UNAVAILABLE] Internal error, "
-                                   "try again later");
+        return tn_mail_imap_unavailable(is);
     }
 
     rc = tn_mail_imap_list_args(s, is, t);
 
     if (rc != TN_AGAIN) {
         /* the reply is written */
-        tn_mail_imap_mbox_free(s, t->task);
+        tn_mail_imap_task_free(s, t->base.task);
         return rc;
     }
 
     if (t->npatterns == 0) {
         /* only the empty pattern: the hierarchy delimiter (RFC 3501) */
-        tn_mail_imap_mbox_free(s, t->task);
+        tn_mail_imap_task_free(s, t->base.task);
 
         if (tn_mail_imap_printf(is, "* %s (\\Noselect) \"/\" \"\"" CRLF,
                                 is->command == TN_MAIL_IMAP_LSUB
@@ -289,7 +319,7 @@ tn_mail_imap_list_pattern(tn_mail_imap_session_t *is,
     }
 
     pat.len = ref->len + v.len;
-    pat.data = tn_pnalloc(t->pool, pat.len + 1);
+    pat.data = tn_pnalloc(t->base.pool, pat.len + 1);
     if (pat.data == NULL) {
         return TN_ERROR;
     }
@@ -307,23 +337,12 @@ tn_mail_imap_list_pattern(tn_mail_imap_session_t *is,
 static tn_int_t
 tn_mail_imap_status_items(tn_mail_imap_arg_t *arg, tn_uint_t *items)
 {
-    tn_str_t            *v;
-    tn_uint_t            i;
-    tn_mail_imap_arg_t  *a;
+    tn_str_t                    *v;
+    tn_uint_t                    i;
+    tn_mail_imap_arg_t          *a;
+    tn_mail_imap_status_item_t  *names;
 
-    static struct {
-        tn_str_t   name;
-        tn_uint_t  bit;
-    }  names[] = {
-        { tn_string("MESSAGES"), TN_IMAP_STATUS_MESSAGES },
-        { tn_string("UIDNEXT"), TN_IMAP_STATUS_UIDNEXT },
-        { tn_string("UIDVALIDITY"), TN_IMAP_STATUS_UIDVALIDITY },
-        { tn_string("UNSEEN"), TN_IMAP_STATUS_UNSEEN },
-        { tn_string("RECENT"), TN_IMAP_STATUS_RECENT },
-        { tn_string("SIZE"), TN_IMAP_STATUS_SIZE },
-        { tn_string("HIGHESTMODSEQ"), TN_IMAP_STATUS_HIGHESTMODSEQ },
-        { tn_string("DELETED"), TN_IMAP_STATUS_DELETED }
-    };
+    names = tn_mail_imap_status_items_all;
 
     *items = 0;
 
@@ -338,7 +357,7 @@ tn_mail_imap_status_items(tn_mail_imap_arg_t *arg, tn_uint_t *items)
 
         v = &a->value;
 
-        for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        for (i = 0; i < TN_IMAP_STATUS_NITEMS; i++) {
             if (v->len == names[i].name.len
                 && tn_strncasecmp(v->data, names[i].name.data, v->len) == 0)
             {
@@ -347,7 +366,7 @@ tn_mail_imap_status_items(tn_mail_imap_arg_t *arg, tn_uint_t *items)
             }
         }
 
-        if (i == sizeof(names) / sizeof(names[0])) {
+        if (i == TN_IMAP_STATUS_NITEMS) {
             return TN_ERROR;
         }
     }
@@ -374,7 +393,7 @@ tn_mail_imap_list_select(tn_mail_imap_mbox_task_t *t, tn_log_t *log)
 
     flag = t->flag;
 
-    t->rc = tn_store_mbox_list(t->conf, &t->user, t->pool,
+    t->rc = tn_store_mbox_list(t->base.conf, &t->base.user, t->base.pool,
                                (flag & TN_IMAP_LIST_RET_STATUS)
                                ? TN_STORE_LIST_STATUS : 0,
                                &all, log);
@@ -382,8 +401,9 @@ tn_mail_imap_list_select(tn_mail_imap_mbox_task_t *t, tn_log_t *log)
         return;
     }
 
-    t->listed = tn_array_create(t->pool, 16, sizeof(tn_mail_imap_listed_t));
-    row = tn_pnalloc(t->pool, TN_STORE_MBOX_NAME_MAX + 2);
+    t->listed = tn_array_create(t->base.pool, 16,
+                                sizeof(tn_mail_imap_listed_t));
+    row = tn_pnalloc(t->base.pool, TN_STORE_MBOX_NAME_MAX + 2);
 
     if (t->listed == NULL || row == NULL) {
         t->rc = TN_ERROR;
@@ -583,10 +603,7 @@ tn_mail_imap_list_done(tn_mail_session_t *s, tn_thread_task_t *task)
     is = s->data;
     t = task->ctx;
 
-    if (t->rc != TN_OK) {
-        (void) tn_mail_imap_refused(is, t->rc, t->reason, "");
-        tn_mail_imap_mbox_free(s, task);
-        tn_mail_imap_command_done(s, TN_OK);
+    if (tn_mail_imap_mbox_failed(s, task, "")) {
         return;
     }
 
@@ -594,13 +611,13 @@ tn_mail_imap_list_done(tn_mail_session_t *s, tn_thread_task_t *task)
 
     for (i = 0; i < t->listed->nelts; i++) {
         if (tn_mail_imap_list_line(is, t, &l[i]) != TN_OK) {
-            tn_mail_imap_mbox_free(s, task);
+            tn_mail_imap_task_free(s, task);
             tn_mail_imap_command_done(s, TN_ERROR);
             return;
         }
     }
 
-    tn_mail_imap_mbox_free(s, task);
+    tn_mail_imap_task_free(s, task);
 
     (void) tn_mail_imap_tagged(is, "OK", "%s completed",
                                is->command == TN_MAIL_IMAP_LSUB
@@ -657,7 +674,7 @@ tn_mail_imap_list_line(tn_mail_imap_session_t *is,
         return TN_ERROR;
     }
 
-    if (tn_mail_imap_write_name(is, t->pool, &info->name) != TN_OK) {
+    if (tn_mail_imap_write_name(is, t->base.pool, &info->name) != TN_OK) {
         return TN_ERROR;
     }
 
@@ -674,7 +691,7 @@ tn_mail_imap_list_line(tn_mail_imap_session_t *is,
     }
 
     if ((flag & TN_IMAP_LIST_RET_STATUS) && info->id && !info->noselect) {
-        return tn_mail_imap_status_line(is, t->pool, info, t->items);
+        return tn_mail_imap_status_line(is, t->base.pool, info, t->items);
     }
 
     return TN_OK;
@@ -687,7 +704,10 @@ static tn_int_t
 tn_mail_imap_status_line(tn_mail_imap_session_t *is, tn_pool_t *pool,
     tn_store_mbox_info_t *info, tn_uint_t items)
 {
-    u_char  *p, *last, buf[512];
+    u_char                      *p, *last, *v, buf[512];
+    uint64_t                     n;
+    tn_uint_t                    i;
+    tn_mail_imap_status_item_t  *it;
 
     if (tn_mail_imap_write(is, (u_char *) "* STATUS ", 9) != TN_OK
         || tn_mail_imap_write_name(is, pool, &info->name) != TN_OK)
@@ -698,36 +718,17 @@ tn_mail_imap_status_line(tn_mail_imap_session_t *is, tn_pool_t *pool,
     p = buf;
     last = buf + sizeof(buf);
 
-    if (items & TN_IMAP_STATUS_MESSAGES) {
-        p = tn_slprintf(p, last, " MESSAGES %uD", info->messages);
-    }
+    for (i = 0; i < TN_IMAP_STATUS_NITEMS; i++) {
+        it = &tn_mail_imap_status_items_all[i];
 
-    if (items & TN_IMAP_STATUS_UIDNEXT) {
-        p = tn_slprintf(p, last, " UIDNEXT %uD", info->uidnext);
-    }
+        if (!(items & it->bit)) {
+            continue;
+        }
 
-    if (items & TN_IMAP_STATUS_UIDVALIDITY) {
-        p = tn_slprintf(p, last, " UIDVALIDITY %uD", info->uidvalidity);
-    }
+        v = (u_char *) info + it->offset;
+        n = it->wide ? *(uint64_t *) v : *(uint32_t *) v;
 
-    if (items & TN_IMAP_STATUS_UNSEEN) {
-        p = tn_slprintf(p, last, " UNSEEN %uD", info->unseen);
-    }
-
-    if (items & TN_IMAP_STATUS_RECENT) {
-        p = tn_slprintf(p, last, " RECENT %uD", info->recent);
-    }
-
-    if (items & TN_IMAP_STATUS_SIZE) {
-        p = tn_slprintf(p, last, " SIZE %uL", info->size);
-    }
-
-    if (items & TN_IMAP_STATUS_HIGHESTMODSEQ) {
-        p = tn_slprintf(p, last, " HIGHESTMODSEQ %uL", info->highestmodseq);
-    }
-
-    if (items & TN_IMAP_STATUS_DELETED) {
-        p = tn_slprintf(p, last, " DELETED %uD", info->deleted);
+        p = tn_slprintf(p, last, " %V %uL", &it->name, n);
     }
 
     return tn_mail_imap_printf(is, " (%*s)" CRLF,
@@ -762,8 +763,7 @@ tn_mail_imap_status(tn_mail_session_t *s, tn_mail_imap_session_t *is)
 
     t = tn_mail_imap_mbox_task(s, tn_mail_imap_status_done, &name);
     if (t == NULL) {
-        return tn_mail_imap_tagged(is, "NO", "[UNAVAILABLE] Internal error, "
-                                   "try again later");
+        return tn_mail_imap_unavailable(is);
     }
 
     t->items = items;
@@ -782,19 +782,16 @@ tn_mail_imap_status_done(tn_mail_session_t *s, tn_thread_task_t *task)
     is = s->data;
     t = task->ctx;
 
-    if (t->rc != TN_OK) {
-        (void) tn_mail_imap_refused(is, t->rc, t->reason, "[NONEXISTENT] ");
-        tn_mail_imap_mbox_free(s, task);
-        tn_mail_imap_command_done(s, TN_OK);
+    if (tn_mail_imap_mbox_failed(s, task, "[NONEXISTENT] ")) {
         return;
     }
 
     /* the name as the client gave it */
     t->info.name = t->name;
 
-    rc = tn_mail_imap_status_line(is, t->pool, &t->info, t->items);
+    rc = tn_mail_imap_status_line(is, t->base.pool, &t->info, t->items);
 
-    tn_mail_imap_mbox_free(s, task);
+    tn_mail_imap_task_free(s, task);
 
     if (rc != TN_OK) {
         tn_mail_imap_command_done(s, TN_ERROR);

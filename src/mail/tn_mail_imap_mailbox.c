@@ -36,15 +36,16 @@
 
 
 static void tn_mail_imap_mbox_handler(void *data, tn_log_t *log);
-static void tn_mail_imap_mbox_cancel(tn_thread_task_t *task);
+static void tn_mail_imap_mbox_release(tn_thread_task_t *task);
 static void tn_mail_imap_select_done(tn_mail_session_t *s,
     tn_thread_task_t *task);
 static tn_int_t tn_mail_imap_select_view(tn_mail_session_t *s,
     tn_mail_imap_session_t *is, tn_mail_imap_mbox_task_t *t);
 static tn_int_t tn_mail_imap_select_responses(tn_mail_session_t *s,
     tn_mail_imap_session_t *is, tn_pool_t *pool);
-static tn_int_t tn_mail_imap_write_flag_names(tn_mail_imap_session_t *is,
-    tn_uint_t any);
+static tn_int_t tn_mail_imap_mbox_simple(tn_mail_session_t *s,
+    tn_mail_imap_session_t *is, tn_str_t *name, tn_str_t *name2,
+    tn_uint_t flag);
 static void tn_mail_imap_simple_done(tn_mail_session_t *s,
     tn_thread_task_t *task);
 static void tn_mail_imap_append_done(tn_mail_session_t *s,
@@ -54,6 +55,8 @@ static tn_int_t tn_mail_imap_append_args(tn_mail_imap_session_t *is,
     tn_str_t **kw, tn_uint_t *nkw, time_t *date);
 static tn_int_t tn_mail_imap_append_write(tn_mail_session_t *s,
     tn_mail_imap_session_t *is, u_char *data, size_t len);
+static tn_int_t tn_mail_imap_append_out(tn_mail_session_t *s,
+    tn_mail_imap_session_t *is, u_char *o, size_t size);
 static void tn_mail_imap_append_abort(tn_mail_imap_session_t *is);
 static void tn_mail_imap_quota_done(tn_mail_session_t *s,
     tn_thread_task_t *task);
@@ -147,38 +150,26 @@ tn_mail_imap_mbox_task(tn_mail_session_t *s,
     void (*done)(tn_mail_session_t *s, tn_thread_task_t *task),
     tn_str_t *name)
 {
-    tn_pool_t                 *pool;
     tn_thread_task_t          *task;
     tn_mail_imap_session_t    *is;
     tn_mail_imap_mbox_task_t  *t;
 
     is = s->data;
 
-    task = tn_mail_task_alloc(s, sizeof(tn_mail_imap_mbox_task_t),
-                              tn_mail_imap_mbox_handler, done);
+    task = tn_mail_imap_task_alloc(s, sizeof(tn_mail_imap_mbox_task_t),
+                                   4096, tn_mail_imap_mbox_handler, done);
     if (task == NULL) {
         return NULL;
     }
 
-    pool = tn_create_pool(4096, s->connection->log);
-    if (pool == NULL) {
-        tn_mail_task_free(s, task);
-        return NULL;
-    }
-
     t = task->ctx;
-    t->task = task;
-    t->base.cancel = tn_mail_imap_mbox_cancel;
-    t->conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
-    t->user = *s->user;
-    t->pool = pool;
+    t->base.release = tn_mail_imap_mbox_release;
     t->command = is->command;
 
     if (name) {
-        t->name.data = tn_pstrdup(pool, name);
+        t->name.data = tn_pstrdup(t->base.pool, name);
         if (t->name.data == NULL) {
-            tn_destroy_pool(pool);
-            tn_mail_task_free(s, task);
+            tn_mail_imap_task_free(s, task);
             return NULL;
         }
 
@@ -193,34 +184,37 @@ tn_mail_imap_mbox_task(tn_mail_session_t *s,
 static void
 tn_mail_imap_mbox_handler(void *data, tn_log_t *log)
 {
+    tn_mail_imap_task_t       *b;
     tn_mail_imap_mbox_task_t  *t = data;
+
+    b = &t->base;
 
     switch (t->command) {
 
     case TN_MAIL_IMAP_SELECT:
     case TN_MAIL_IMAP_EXAMINE:
-        t->rc = tn_store_mbox_open(t->conf, &t->user, &t->name, t->flag,
+        t->rc = tn_store_mbox_open(b->conf, &b->user, &t->name, t->flag,
                                    &t->mb, &t->reason, log);
         break;
 
     case TN_MAIL_IMAP_CREATE:
-        t->rc = tn_store_mbox_create(t->conf, &t->user, &t->name, t->flag,
+        t->rc = tn_store_mbox_create(b->conf, &b->user, &t->name, t->flag,
                                      &t->reason, log);
         break;
 
     case TN_MAIL_IMAP_DELETE:
-        t->rc = tn_store_mbox_delete(t->conf, &t->user, &t->name,
+        t->rc = tn_store_mbox_delete(b->conf, &b->user, &t->name,
                                      &t->reason, log);
         break;
 
     case TN_MAIL_IMAP_RENAME:
-        t->rc = tn_store_mbox_rename(t->conf, &t->user, &t->name, &t->name2,
+        t->rc = tn_store_mbox_rename(b->conf, &b->user, &t->name, &t->name2,
                                      &t->reason, log);
         break;
 
     case TN_MAIL_IMAP_SUBSCRIBE:
     case TN_MAIL_IMAP_UNSUBSCRIBE:
-        t->rc = tn_store_mbox_subscribe(t->conf, &t->user, &t->name,
+        t->rc = tn_store_mbox_subscribe(b->conf, &b->user, &t->name,
                                         t->command
                                         == TN_MAIL_IMAP_SUBSCRIBE,
                                         &t->reason, log);
@@ -232,18 +226,18 @@ tn_mail_imap_mbox_handler(void *data, tn_log_t *log)
         break;
 
     case TN_MAIL_IMAP_STATUS:
-        t->rc = tn_store_mbox_status(t->conf, &t->user, &t->name, t->pool,
+        t->rc = tn_store_mbox_status(b->conf, &b->user, &t->name, b->pool,
                                      &t->info, &t->reason, log);
         break;
 
     case TN_MAIL_IMAP_APPEND:
-        t->rc = tn_store_mbox_append(t->conf, &t->user, &t->name, t->append,
+        t->rc = tn_store_mbox_append(b->conf, &b->user, &t->name, t->append,
                                      &t->reason, log);
         break;
 
     case TN_MAIL_IMAP_GETQUOTA:
     case TN_MAIL_IMAP_GETQUOTAROOT:
-        t->rc = tn_store_mbox_quota(t->conf, &t->user, &t->limit, &t->used,
+        t->rc = tn_store_mbox_quota(b->conf, &b->user, &t->limit, &t->used,
                                     &t->count, log);
         break;
 
@@ -253,45 +247,21 @@ tn_mail_imap_mbox_handler(void *data, tn_log_t *log)
 }
 
 
-/* the session closed while the task was out */
+/* the loaded mailbox (once the view took it, or the session closed) */
 
 static void
-tn_mail_imap_mbox_cancel(tn_thread_task_t *task)
+tn_mail_imap_mbox_release(tn_thread_task_t *task)
 {
     tn_mail_imap_mbox_task_t  *t;
 
     t = task->ctx;
 
-    if ((t->command == TN_MAIL_IMAP_SELECT
-         || t->command == TN_MAIL_IMAP_EXAMINE)
-        && t->rc == TN_OK)
-    {
-        tn_store_mbox_free(&t->mb);
-    }
+    tn_store_mbox_free(&t->mb);
 
     if (t->append) {
         tn_free(t->append);
         t->append = NULL;
     }
-
-    tn_destroy_pool(t->pool);
-}
-
-
-void
-tn_mail_imap_mbox_free(tn_mail_session_t *s, tn_thread_task_t *task)
-{
-    tn_mail_imap_mbox_task_t  *t;
-
-    t = task->ctx;
-
-    if (t->append) {
-        tn_free(t->append);
-        t->append = NULL;
-    }
-
-    tn_destroy_pool(t->pool);
-    tn_mail_task_free(s, task);
 }
 
 
@@ -304,15 +274,38 @@ tn_mail_imap_mbox_start(tn_mail_session_t *s, tn_mail_imap_mbox_task_t *t)
     tn_mail_imap_session_t  *is;
 
     is = s->data;
-    task = t->task;
+    task = t->base.task;
 
-    if (tn_mail_task_post(s, task) != TN_OK) {
-        tn_mail_imap_mbox_free(s, task);
-        return tn_mail_imap_tagged(is, "NO", "[UNAVAILABLE] Internal "
-                                   "error, try again later");
+    if (tn_mail_imap_task_post(s, task) != TN_AGAIN) {
+        return tn_mail_imap_unavailable(is);
     }
 
     return TN_AGAIN;
+}
+
+
+/*
+ * The store refused or failed (t->rc): the tagged NO, the task freed,
+ * the command done: 1; else 0.
+ */
+
+tn_uint_t
+tn_mail_imap_mbox_failed(tn_mail_session_t *s, tn_thread_task_t *task,
+    const char *nonexistent)
+{
+    tn_mail_imap_mbox_task_t  *t;
+
+    t = task->ctx;
+
+    if (t->rc == TN_OK) {
+        return 0;
+    }
+
+    (void) tn_mail_imap_refused(s->data, t->rc, t->reason, nonexistent);
+    tn_mail_imap_task_free(s, task);
+    tn_mail_imap_command_done(s, TN_OK);
+
+    return 1;
 }
 
 
@@ -427,8 +420,7 @@ tn_mail_imap_select(tn_mail_session_t *s, tn_mail_imap_session_t *is)
 
     t = tn_mail_imap_mbox_task(s, tn_mail_imap_select_done, &name);
     if (t == NULL) {
-        return tn_mail_imap_tagged(is, "NO", "[UNAVAILABLE] Internal error, "
-                                   "try again later");
+        return tn_mail_imap_unavailable(is);
     }
 
     t->flag = (is->command == TN_MAIL_IMAP_EXAMINE);
@@ -448,10 +440,7 @@ tn_mail_imap_select_done(tn_mail_session_t *s, tn_thread_task_t *task)
     is = s->data;
     t = task->ctx;
 
-    if (t->rc != TN_OK) {
-        (void) tn_mail_imap_refused(is, t->rc, t->reason, "[NONEXISTENT] ");
-        tn_mail_imap_mbox_free(s, task);
-        tn_mail_imap_command_done(s, TN_OK);
+    if (tn_mail_imap_mbox_failed(s, task, "[NONEXISTENT] ")) {
         return;
     }
 
@@ -460,10 +449,10 @@ tn_mail_imap_select_done(tn_mail_session_t *s, tn_thread_task_t *task)
     tn_store_mbox_free(&t->mb);
 
     if (rc == TN_OK) {
-        rc = tn_mail_imap_select_responses(s, is, t->pool);
+        rc = tn_mail_imap_select_responses(s, is, t->base.pool);
     }
 
-    tn_mail_imap_mbox_free(s, task);
+    tn_mail_imap_task_free(s, task);
 
     if (rc != TN_OK) {
         tn_mail_imap_command_done(s, TN_ERROR);
@@ -485,7 +474,6 @@ static tn_int_t
 tn_mail_imap_select_view(tn_mail_session_t *s, tn_mail_imap_session_t *is,
     tn_mail_imap_mbox_task_t *t)
 {
-    tn_uint_t         i;
     tn_log_t         *log;
     tn_store_mbox_t  *mb;
 
@@ -506,16 +494,10 @@ tn_mail_imap_select_view(tn_mail_session_t *s, tn_mail_imap_session_t *is,
 
     is->nmsgs = mb->nmsgs;
 
-    for (i = 0; i < mb->nkeywords && i < TN_STORE_KEYWORDS_MAX; i++) {
-        is->keywords[i].data = tn_alloc(mb->keywords[i].len + 1, log);
-        if (is->keywords[i].data == NULL) {
-            return TN_ERROR;
-        }
-
-        tn_memcpy(is->keywords[i].data, mb->keywords[i].data,
-                  mb->keywords[i].len);
-        is->keywords[i].len = mb->keywords[i].len;
-        is->nkeywords = i + 1;
+    if (tn_mail_imap_view_keywords(is, mb->keywords, mb->nkeywords, log)
+        != TN_OK)
+    {
+        return TN_ERROR;
     }
 
     is->mbox_name.data = tn_alloc(t->name.len + 1, log);
@@ -549,31 +531,8 @@ tn_mail_imap_select_responses(tn_mail_session_t *s,
 {
     tn_uint_t  i, recent, unseen;
 
-    if (tn_mail_imap_write(is, (u_char *) "* FLAGS ", 8) != TN_OK
-        || tn_mail_imap_write_flag_names(is, 0) != TN_OK
-        || tn_mail_imap_write(is, (u_char *) CRLF, 2) != TN_OK)
-    {
-        return TN_ERROR;
-    }
-
-    if (tn_mail_imap_write(is, (u_char *) "* OK [PERMANENTFLAGS ", 21)
-        != TN_OK)
-    {
-        return TN_ERROR;
-    }
-
-    if (is->readonly) {
-        if (tn_mail_imap_write(is, (u_char *) "()", 2) != TN_OK) {
-            return TN_ERROR;
-        }
-
-    } else if (tn_mail_imap_write_flag_names(is, 1) != TN_OK) {
-        return TN_ERROR;
-    }
-
-    if (tn_mail_imap_printf(is, "] Flags permitted" CRLF
-                            "* %ui EXISTS" CRLF, is->nmsgs)
-        != TN_OK)
+    if (tn_mail_imap_flag_lines(is) != TN_OK
+        || tn_mail_imap_printf(is, "* %ui EXISTS" CRLF, is->nmsgs) != TN_OK)
     {
         return TN_ERROR;
     }
@@ -629,52 +588,15 @@ tn_mail_imap_select_responses(tn_mail_session_t *s,
 }
 
 
-/* "(\Answered ... keywords [\*])" */
-
-static tn_int_t
-tn_mail_imap_write_flag_names(tn_mail_imap_session_t *is, tn_uint_t any)
-{
-    tn_uint_t  i;
-
-    if (tn_mail_imap_write(is, (u_char *) "(\\Answered \\Flagged \\Deleted "
-                           "\\Seen \\Draft",
-                           sizeof("(\\Answered \\Flagged \\Deleted "
-                                  "\\Seen \\Draft") - 1)
-        != TN_OK)
-    {
-        return TN_ERROR;
-    }
-
-    for (i = 0; i < is->nkeywords; i++) {
-        if (tn_mail_imap_write(is, (u_char *) " ", 1) != TN_OK
-            || tn_mail_imap_write(is, is->keywords[i].data,
-                                  is->keywords[i].len)
-               != TN_OK)
-        {
-            return TN_ERROR;
-        }
-    }
-
-    if (any && is->nkeywords < TN_STORE_KEYWORDS_MAX) {
-        if (tn_mail_imap_write(is, (u_char *) " \\*", 3) != TN_OK) {
-            return TN_ERROR;
-        }
-    }
-
-    return tn_mail_imap_write(is, (u_char *) ")", 1);
-}
-
-
 /* CREATE [USE (...)] (RFC 6154 CREATE-SPECIAL-USE), DELETE, RENAME,
    SUBSCRIBE, UNSUBSCRIBE */
 
 tn_int_t
 tn_mail_imap_create(tn_mail_session_t *s, tn_mail_imap_session_t *is)
 {
-    tn_str_t                   name;
-    tn_uint_t                  i, special;
-    tn_mail_imap_arg_t        *arg, *a, *u;
-    tn_mail_imap_mbox_task_t  *t;
+    tn_str_t             name;
+    tn_uint_t            i, special;
+    tn_mail_imap_arg_t  *arg, *a, *u;
 
     arg = is->parse.args;
 
@@ -724,44 +646,30 @@ tn_mail_imap_create(tn_mail_session_t *s, tn_mail_imap_session_t *is)
         }
     }
 
-    t = tn_mail_imap_mbox_task(s, tn_mail_imap_simple_done, &name);
-    if (t == NULL) {
-        return tn_mail_imap_tagged(is, "NO", "[UNAVAILABLE] Internal error, "
-                                   "try again later");
-    }
-
-    t->flag = special;
-
-    return tn_mail_imap_mbox_start(s, t);
+    return tn_mail_imap_mbox_simple(s, is, &name, NULL, special);
 }
 
+
+/* DELETE, SUBSCRIBE, UNSUBSCRIBE: one mailbox name */
 
 tn_int_t
 tn_mail_imap_delete(tn_mail_session_t *s, tn_mail_imap_session_t *is)
 {
-    tn_str_t                   name;
-    tn_mail_imap_mbox_task_t  *t;
+    tn_str_t  name;
 
     if (tn_mail_imap_mbox_name_in(is, is->parse.args, &name) != TN_OK) {
         s->errors++;
         return tn_mail_imap_tagged(is, "BAD", "Invalid mailbox name");
     }
 
-    t = tn_mail_imap_mbox_task(s, tn_mail_imap_simple_done, &name);
-    if (t == NULL) {
-        return tn_mail_imap_tagged(is, "NO", "[UNAVAILABLE] Internal error, "
-                                   "try again later");
-    }
-
-    return tn_mail_imap_mbox_start(s, t);
+    return tn_mail_imap_mbox_simple(s, is, &name, NULL, 0);
 }
 
 
 tn_int_t
 tn_mail_imap_rename(tn_mail_session_t *s, tn_mail_imap_session_t *is)
 {
-    tn_str_t                   from, to;
-    tn_mail_imap_mbox_task_t  *t;
+    tn_str_t  from, to;
 
     if (tn_mail_imap_mbox_name_in(is, is->parse.args, &from) != TN_OK
         || tn_mail_imap_mbox_name_in(is, is->parse.args->next, &to)
@@ -771,41 +679,40 @@ tn_mail_imap_rename(tn_mail_session_t *s, tn_mail_imap_session_t *is)
         return tn_mail_imap_tagged(is, "BAD", "Invalid mailbox name");
     }
 
-    t = tn_mail_imap_mbox_task(s, tn_mail_imap_simple_done, &from);
-    if (t == NULL) {
-        return tn_mail_imap_tagged(is, "NO", "[UNAVAILABLE] Internal error, "
-                                   "try again later");
-    }
-
-    t->name2.data = tn_pstrdup(t->pool, &to);
-    if (t->name2.data == NULL) {
-        tn_mail_imap_mbox_free(s, t->task);
-        return tn_mail_imap_tagged(is, "NO", "[UNAVAILABLE] Internal error, "
-                                   "try again later");
-    }
-
-    t->name2.len = to.len;
-    t->name2.data[to.len] = '\0';
-
-    return tn_mail_imap_mbox_start(s, t);
+    return tn_mail_imap_mbox_simple(s, is, &from, &to, 0);
 }
 
 
 tn_int_t
 tn_mail_imap_subscribe(tn_mail_session_t *s, tn_mail_imap_session_t *is)
 {
-    tn_str_t                   name;
+    return tn_mail_imap_delete(s, is);
+}
+
+
+/* the task of CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE */
+
+static tn_int_t
+tn_mail_imap_mbox_simple(tn_mail_session_t *s, tn_mail_imap_session_t *is,
+    tn_str_t *name, tn_str_t *name2, tn_uint_t flag)
+{
     tn_mail_imap_mbox_task_t  *t;
 
-    if (tn_mail_imap_mbox_name_in(is, is->parse.args, &name) != TN_OK) {
-        s->errors++;
-        return tn_mail_imap_tagged(is, "BAD", "Invalid mailbox name");
+    t = tn_mail_imap_mbox_task(s, tn_mail_imap_simple_done, name);
+    if (t == NULL) {
+        return tn_mail_imap_unavailable(is);
     }
 
-    t = tn_mail_imap_mbox_task(s, tn_mail_imap_simple_done, &name);
-    if (t == NULL) {
-        return tn_mail_imap_tagged(is, "NO", "[UNAVAILABLE] Internal error, "
-                                   "try again later");
+    t->flag = flag;
+
+    if (name2) {
+        t->name2.len = name2->len;
+        t->name2.data = tn_pstrdup(t->base.pool, name2);
+
+        if (t->name2.data == NULL) {
+            tn_mail_imap_task_free(s, t->base.task);
+            return tn_mail_imap_unavailable(is);
+        }
     }
 
     return tn_mail_imap_mbox_start(s, t);
@@ -841,10 +748,7 @@ tn_mail_imap_simple_done(tn_mail_session_t *s, tn_thread_task_t *task)
         what = "UNSUBSCRIBE";
     }
 
-    if (t->rc != TN_OK) {
-        (void) tn_mail_imap_refused(is, t->rc, t->reason, "[NONEXISTENT] ");
-        tn_mail_imap_mbox_free(s, task);
-        tn_mail_imap_command_done(s, TN_OK);
+    if (tn_mail_imap_mbox_failed(s, task, "[NONEXISTENT] ")) {
         return;
     }
 
@@ -867,13 +771,13 @@ tn_mail_imap_simple_done(tn_mail_session_t *s, tn_thread_task_t *task)
         if (tn_mail_imap_printf(is, "* OK [CLOSED] Mailbox closed" CRLF)
             != TN_OK)
         {
-            tn_mail_imap_mbox_free(s, task);
+            tn_mail_imap_task_free(s, task);
             tn_mail_imap_command_done(s, TN_ERROR);
             return;
         }
     }
 
-    tn_mail_imap_mbox_free(s, task);
+    tn_mail_imap_task_free(s, task);
 
     (void) tn_mail_imap_tagged(is, "OK", "%s completed", what);
 
@@ -922,8 +826,7 @@ tn_mail_imap_append(tn_mail_session_t *s, tn_mail_imap_session_t *is)
     t = tn_mail_imap_mbox_task(s, tn_mail_imap_append_done, &name);
     if (t == NULL) {
         tn_mail_imap_append_abort(is);
-        return tn_mail_imap_tagged(is, "NO", "[UNAVAILABLE] Internal error, "
-                                   "try again later");
+        return tn_mail_imap_unavailable(is);
     }
 
     /* the task owns the spool file from now on: the store unlinks it */
@@ -936,14 +839,14 @@ tn_mail_imap_append(tn_mail_session_t *s, tn_mail_imap_session_t *is)
     t->append->kw = NULL;
 
     if (nkw) {
-        k = tn_palloc(t->pool, nkw * sizeof(tn_str_t));
+        k = tn_palloc(t->base.pool, nkw * sizeof(tn_str_t));
         if (k == NULL) {
             goto failed;
         }
 
         for (i = 0; i < nkw; i++) {
             k[i].len = kw[i].len;
-            k[i].data = tn_pstrdup(t->pool, &kw[i]);
+            k[i].data = tn_pstrdup(t->base.pool, &kw[i]);
             if (k[i].data == NULL) {
                 goto failed;
             }
@@ -958,10 +861,9 @@ tn_mail_imap_append(tn_mail_session_t *s, tn_mail_imap_session_t *is)
 failed:
 
     (void) unlink(t->append->spool_path);
-    tn_mail_imap_mbox_free(s, t->task);
+    tn_mail_imap_task_free(s, t->base.task);
 
-    return tn_mail_imap_tagged(is, "NO", "[UNAVAILABLE] Internal error, try "
-                               "again later");
+    return tn_mail_imap_unavailable(is);
 }
 
 
@@ -1034,7 +936,7 @@ tn_mail_imap_append_done(tn_mail_session_t *s, tn_thread_task_t *task)
         (void) tn_mail_imap_refused(is, t->rc, t->reason, "");
     }
 
-    tn_mail_imap_mbox_free(s, task);
+    tn_mail_imap_task_free(s, task);
     tn_mail_imap_command_done(s, TN_OK);
 }
 
@@ -1169,16 +1071,17 @@ tn_mail_imap_append_literal(tn_mail_session_t *s, tn_mail_imap_session_t *is,
         }
 
         if (is->spool_cr) {
-            /* a CR at the very end stays as it is */
+            /*
+             * A CR at the very end stays as it is (written as data: it
+             * would wait in is->spool_cr again).
+             */
             is->spool_cr = 0;
 
-            if (tn_mail_imap_append_write(s, is, (u_char *) "\r", 1)
+            if (tn_mail_imap_append_out(s, is, (u_char *) "\r", 1)
                 != TN_OK)
             {
                 goto end_failed;
             }
-
-            is->spool_cr = 0;
         }
 
         if (close(is->spool_fd) == -1) {
@@ -1219,7 +1122,6 @@ tn_mail_imap_append_write(tn_mail_session_t *s, tn_mail_imap_session_t *is,
     u_char *data, size_t len)
 {
     u_char              *p, *last, *o, buf[TN_MAIL_IMAP_SPOOL_CHUNK + 2];
-    ssize_t              n;
     size_t               size;
     tn_store_append_t   *a;
 
@@ -1260,26 +1162,43 @@ tn_mail_imap_append_write(tn_mail_session_t *s, tn_mail_imap_session_t *is,
             break;
         }
 
-        o = buf;
+        if (tn_mail_imap_append_out(s, is, buf, size) != TN_OK) {
+            return TN_ERROR;
+        }
+    }
 
-        while (size) {
-            n = write(is->spool_fd, o, size);
+    return TN_OK;
+}
 
-            if (n == -1) {
-                if (tn_errno == TN_EINTR) {
-                    continue;
-                }
 
-                tn_log_error(TN_LOG_ERR, s->connection->log, tn_errno,
-                             "write(\"%s\") failed", a->spool_path);
-                return TN_ERROR;
+/* octets as they are into the spool file */
+
+static tn_int_t
+tn_mail_imap_append_out(tn_mail_session_t *s, tn_mail_imap_session_t *is,
+    u_char *o, size_t size)
+{
+    ssize_t             n;
+    tn_store_append_t  *a;
+
+    a = is->append;
+
+    while (size) {
+        n = write(is->spool_fd, o, size);
+
+        if (n == -1) {
+            if (tn_errno == TN_EINTR) {
+                continue;
             }
 
-            o += n;
-            size -= n;
-            a->size += n;
-            a->vsize += n;
+            tn_log_error(TN_LOG_ERR, s->connection->log, tn_errno,
+                         "write(\"%s\") failed", a->spool_path);
+            return TN_ERROR;
         }
+
+        o += n;
+        size -= n;
+        a->size += n;
+        a->vsize += n;
     }
 
     return TN_OK;
@@ -1337,8 +1256,7 @@ tn_mail_imap_quota(tn_mail_session_t *s, tn_mail_imap_session_t *is)
 
     t = tn_mail_imap_mbox_task(s, tn_mail_imap_quota_done, &name);
     if (t == NULL) {
-        return tn_mail_imap_tagged(is, "NO", "[UNAVAILABLE] Internal error, "
-                                   "try again later");
+        return tn_mail_imap_unavailable(is);
     }
 
     return tn_mail_imap_mbox_start(s, t);
@@ -1357,10 +1275,7 @@ tn_mail_imap_quota_done(tn_mail_session_t *s, tn_thread_task_t *task)
     t = task->ctx;
     command = t->command;
 
-    if (t->rc != TN_OK) {
-        (void) tn_mail_imap_refused(is, t->rc, t->reason, "");
-        tn_mail_imap_mbox_free(s, task);
-        tn_mail_imap_command_done(s, TN_OK);
+    if (tn_mail_imap_mbox_failed(s, task, "")) {
         return;
     }
 
@@ -1368,7 +1283,7 @@ tn_mail_imap_quota_done(tn_mail_session_t *s, tn_thread_task_t *task)
 
     if (t->command == TN_MAIL_IMAP_GETQUOTAROOT) {
         if (tn_mail_imap_write(is, (u_char *) "* QUOTAROOT ", 12) != TN_OK
-            || tn_mail_imap_write_name(is, t->pool, &t->name) != TN_OK
+            || tn_mail_imap_write_name(is, t->base.pool, &t->name) != TN_OK
             || tn_mail_imap_printf(is, "%s" CRLF, t->limit ? " \"\"" : "")
                != TN_OK)
         {
@@ -1376,7 +1291,7 @@ tn_mail_imap_quota_done(tn_mail_session_t *s, tn_thread_task_t *task)
         }
 
     } else if (t->limit == 0) {
-        tn_mail_imap_mbox_free(s, task);
+        tn_mail_imap_task_free(s, task);
         (void) tn_mail_imap_tagged(is, "NO", "[NONEXISTENT] No quota");
         tn_mail_imap_command_done(s, TN_OK);
         return;
@@ -1391,7 +1306,7 @@ tn_mail_imap_quota_done(tn_mail_session_t *s, tn_thread_task_t *task)
         rc = TN_ERROR;
     }
 
-    tn_mail_imap_mbox_free(s, task);
+    tn_mail_imap_task_free(s, task);
 
     if (rc != TN_OK) {
         tn_mail_imap_command_done(s, TN_ERROR);

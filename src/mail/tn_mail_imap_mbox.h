@@ -55,11 +55,7 @@ typedef struct {
 
 /* the thread-pool job of every command here */
 typedef struct {
-    tn_mail_task_ctx_t         base;
-    tn_thread_task_t          *task;        /* the task of this ctx */
-    tn_store_conf_t           *conf;
-    tn_store_user_t            user;
-    tn_pool_t                 *pool;
+    tn_mail_imap_task_t        base;
     tn_uint_t                  command;
     tn_str_t                   name;
     tn_str_t                   name2;
@@ -90,15 +86,22 @@ typedef struct {
  * A task for the running command, with name (may be NULL) copied into
  * its own pool; NULL when out of memory.  tn_mail_imap_mbox_start()
  * posts it: TN_AGAIN, or TN_OK with a tagged NO written (the task is
- * freed).  tn_mail_imap_mbox_free() frees a task that is back.
+ * freed).  tn_mail_imap_task_free() frees a task that is back (and the
+ * append and the loaded mailbox it may hold).
  */
 tn_mail_imap_mbox_task_t *tn_mail_imap_mbox_task(tn_mail_session_t *s,
     void (*done)(tn_mail_session_t *s, tn_thread_task_t *task),
     tn_str_t *name);
 tn_int_t tn_mail_imap_mbox_start(tn_mail_session_t *s,
     tn_mail_imap_mbox_task_t *t);
-void tn_mail_imap_mbox_free(tn_mail_session_t *s, tn_thread_task_t *task);
 
+/*
+ * In a done callback: when the store refused or failed (t->rc), the
+ * tagged NO (with nonexistent as the code of "no such mailbox"), the
+ * task freed and the command done: 1; else 0.
+ */
+tn_uint_t tn_mail_imap_mbox_failed(tn_mail_session_t *s,
+    tn_thread_task_t *task, const char *nonexistent);
 /* a store refusal as a tagged NO with a response code; TN_OK */
 tn_int_t tn_mail_imap_refused(tn_mail_imap_session_t *is, tn_int_t rc,
     const char *reason, const char *nonexistent);

@@ -28,7 +28,8 @@
  * EXISTS, FETCH and EXPUNGE responses.
  *
  * IDLE (RFC 2177) is here, and the view helpers the command files
- * share: uids and sequence sets, flag lists, and freeing the view.
+ * share: uids and sequence sets, flag lists, and freeing the view, and
+ * the thread-pool tasks of the commands (tn_mail_imap_task_alloc()).
  */
 
 
@@ -47,12 +48,8 @@
 
 
 typedef struct {
-    tn_mail_task_ctx_t         base;
-    tn_store_conf_t           *conf;
-    tn_store_user_t            user;
-    int64_t                    id;
+    tn_mail_imap_task_t        base;
     uint64_t                   since;
-    tn_pool_t                 *pool;
     tn_store_changes_t         changes;
     tn_int_t                   rc;
     tn_uint_t                  expunge;
@@ -64,7 +61,6 @@ static void tn_mail_imap_notify_changed(int64_t user_id);
 static tn_uint_t tn_mail_imap_notify_slot(int64_t user_id);
 static void tn_mail_imap_notify_handler(tn_event_t *ev);
 static void tn_mail_imap_sync_handler(void *data, tn_log_t *log);
-static void tn_mail_imap_sync_cancel(tn_thread_task_t *task);
 static void tn_mail_imap_sync_done(tn_mail_session_t *s,
     tn_thread_task_t *task);
 static tn_int_t tn_mail_imap_sync_apply(tn_mail_session_t *s,
@@ -86,6 +82,9 @@ static tn_uint_t tn_mail_imap_uid_lower(tn_mail_imap_session_t *is,
     uint32_t uid);
 static void tn_mail_imap_idle_stop(tn_mail_session_t *s,
     tn_mail_imap_session_t *is);
+static void tn_mail_imap_task_cancel(tn_thread_task_t *task);
+static tn_int_t tn_mail_imap_write_flag_names(tn_mail_imap_session_t *is,
+    tn_uint_t any);
 
 
 /* the master's mapping, inherited by every worker; never unmapped */
@@ -382,34 +381,22 @@ tn_mail_imap_sync(tn_mail_session_t *s, tn_mail_imap_session_t *is,
         return TN_ERROR;
     }
 
-    task = tn_mail_task_alloc(s, sizeof(tn_mail_imap_sync_t),
-                              tn_mail_imap_sync_handler,
-                              tn_mail_imap_sync_done);
+    task = tn_mail_imap_task_alloc(s, sizeof(tn_mail_imap_sync_t), 4096,
+                                   tn_mail_imap_sync_handler,
+                                   tn_mail_imap_sync_done);
     if (task == NULL) {
         return TN_ERROR;
     }
 
     t = task->ctx;
-    t->base.cancel = tn_mail_imap_sync_cancel;
-    t->conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
-    t->user = *s->user;
-    t->id = is->mbox_id;
     t->since = is->modseq;
     t->expunge = expunge;
     t->done = done;
 
-    t->pool = tn_create_pool(4096, s->connection->log);
-    if (t->pool == NULL) {
-        tn_mail_task_free(s, task);
-        return TN_ERROR;
-    }
-
     /* what changes from now on is seen by the next sync */
     is->generation = tn_mail_imap_notify_generation(s);
 
-    if (tn_mail_task_post(s, task) != TN_OK) {
-        tn_destroy_pool(t->pool);
-        tn_mail_task_free(s, task);
+    if (tn_mail_imap_task_post(s, task) != TN_AGAIN) {
         return TN_ERROR;
     }
 
@@ -424,19 +411,9 @@ tn_mail_imap_sync_handler(void *data, tn_log_t *log)
 {
     tn_mail_imap_sync_t  *t = data;
 
-    t->rc = tn_store_mbox_changes(t->conf, &t->user, t->id, t->since,
-                                  t->pool, &t->changes, log);
-}
-
-
-static void
-tn_mail_imap_sync_cancel(tn_thread_task_t *task)
-{
-    tn_mail_imap_sync_t  *t;
-
-    t = task->ctx;
-
-    tn_destroy_pool(t->pool);
+    t->rc = tn_store_mbox_changes(t->base.conf, &t->base.user,
+                                  t->base.mbox_id, t->since, t->base.pool,
+                                  &t->changes, log);
 }
 
 
@@ -461,14 +438,14 @@ tn_mail_imap_sync_done(tn_mail_session_t *s, tn_thread_task_t *task)
         tn_log_error(TN_LOG_ERR, s->connection->log, 0,
                      "the sync of the selected mailbox failed");
 
-    } else if (is->state == tn_imap_state_selected && is->mbox_id == t->id)
+    } else if (is->state == tn_imap_state_selected
+               && is->mbox_id == t->base.mbox_id)
     {
         rc = tn_mail_imap_sync_apply(s, is, &t->changes, t->since,
                                      t->expunge);
     }
 
-    tn_destroy_pool(t->pool);
-    tn_mail_task_free(s, task);
+    tn_mail_imap_task_free(s, task);
 
     done(s, rc);
 }
@@ -636,74 +613,14 @@ static tn_int_t
 tn_mail_imap_sync_keywords(tn_mail_session_t *s, tn_mail_imap_session_t *is,
     tn_store_changes_t *c)
 {
-    tn_uint_t  i;
-
-    for (i = is->nkeywords; i < c->nkeywords && i < TN_STORE_KEYWORDS_MAX;
-         i++)
-    {
-        is->keywords[i].data = tn_alloc(c->keywords[i].len + 1,
-                                        s->connection->log);
-        if (is->keywords[i].data == NULL) {
-            return TN_ERROR;
-        }
-
-        tn_memcpy(is->keywords[i].data, c->keywords[i].data,
-                  c->keywords[i].len);
-        is->keywords[i].len = c->keywords[i].len;
-        is->nkeywords = i + 1;
-    }
-
-    if (tn_mail_imap_write(is, (u_char *) "* FLAGS (\\Answered \\Flagged "
-                           "\\Deleted \\Seen \\Draft",
-                           sizeof("* FLAGS (\\Answered \\Flagged "
-                                  "\\Deleted \\Seen \\Draft") - 1)
+    if (tn_mail_imap_view_keywords(is, c->keywords, c->nkeywords,
+                                   s->connection->log)
         != TN_OK)
     {
         return TN_ERROR;
     }
 
-    for (i = 0; i < is->nkeywords; i++) {
-        if (tn_mail_imap_write(is, (u_char *) " ", 1) != TN_OK
-            || tn_mail_imap_write(is, is->keywords[i].data,
-                                  is->keywords[i].len)
-               != TN_OK)
-        {
-            return TN_ERROR;
-        }
-    }
-
-    if (tn_mail_imap_write(is, (u_char *) ")" CRLF, 3) != TN_OK) {
-        return TN_ERROR;
-    }
-
-    if (is->readonly) {
-        return tn_mail_imap_printf(is, "* OK [PERMANENTFLAGS ()] Read-only "
-                                   "mailbox" CRLF);
-    }
-
-    if (tn_mail_imap_write(is, (u_char *) "* OK [PERMANENTFLAGS "
-                           "(\\Answered \\Flagged \\Deleted \\Seen \\Draft",
-                           sizeof("* OK [PERMANENTFLAGS (\\Answered "
-                                  "\\Flagged \\Deleted \\Seen \\Draft")
-                           - 1)
-        != TN_OK)
-    {
-        return TN_ERROR;
-    }
-
-    for (i = 0; i < is->nkeywords; i++) {
-        if (tn_mail_imap_write(is, (u_char *) " ", 1) != TN_OK
-            || tn_mail_imap_write(is, is->keywords[i].data,
-                                  is->keywords[i].len)
-               != TN_OK)
-        {
-            return TN_ERROR;
-        }
-    }
-
-    return tn_mail_imap_printf(is, "%s)] Flags permitted" CRLF,
-                               is->nkeywords < TN_STORE_KEYWORDS_MAX
-                               ? " \\*" : "");
+    return tn_mail_imap_flag_lines(is);
 }
 
 
@@ -972,19 +889,24 @@ tn_int_t
 tn_mail_imap_seqset_uids(tn_mail_imap_session_t *is, tn_pool_t *pool,
     tn_str_t *set, tn_uint_t uid, uint32_t **uids, tn_uint_t *n)
 {
-    u_char              *mark;
     size_t               off;
+    int32_t             *diff, depth;
     uint32_t            *out, star;
     tn_int_t             rc, k;
-    tn_uint_t            i, count, first, last;
+    tn_uint_t            i, count, first, last, saved;
     tn_mail_imap_seq_t   r;
 
     if (tn_mail_imap_seqset_check(set) != TN_OK) {
         return TN_ERROR;
     }
 
-    mark = tn_pcalloc(pool, is->nmsgs + 1);
-    if (mark == NULL) {
+    /*
+     * Each range adds one at its first index and takes one away after
+     * its last: the cost is the ranges plus the view, not their product
+     * ("1:*,1:*,..." in a line of many KB over a large mailbox).
+     */
+    diff = tn_pcalloc(pool, (is->nmsgs + 1) * sizeof(int32_t));
+    if (diff == NULL) {
         return TN_ERROR;
     }
 
@@ -996,6 +918,7 @@ tn_mail_imap_seqset_uids(tn_mail_imap_session_t *is, tn_pool_t *pool,
     }
 
     off = 0;
+    saved = 0;
 
     for ( ;; ) {
         rc = tn_mail_imap_seqset_next(set, &off, star, &r);
@@ -1009,11 +932,16 @@ tn_mail_imap_seqset_uids(tn_mail_imap_session_t *is, tn_pool_t *pool,
         }
 
         if (r.saved) {
-            /* "$": the uids of the last SEARCH ... RETURN (SAVE) */
+            /* "$": the uids of the last SEARCH ... RETURN (SAVE), once */
+            if (saved++) {
+                continue;
+            }
+
             for (i = 0; i < is->nsaved; i++) {
                 k = tn_mail_imap_uid_index(is, is->saved[i]);
                 if (k >= 0) {
-                    mark[k] = 1;
+                    diff[k]++;
+                    diff[k + 1]--;
                 }
             }
 
@@ -1021,36 +949,31 @@ tn_mail_imap_seqset_uids(tn_mail_imap_session_t *is, tn_pool_t *pool,
         }
 
         if (uid) {
-            if (is->nmsgs == 0) {
-                continue;
-            }
-
             first = tn_mail_imap_uid_lower(is, r.first == 0 ? 1 : r.first);
+            last = (r.last == TN_MAIL_IMAP_SEQ_MAX)
+                   ? is->nmsgs : tn_mail_imap_uid_lower(is, r.last + 1);
 
-            for (i = first; i < is->nmsgs && is->msgs[i].uid <= r.last; i++)
-            {
-                mark[i] = 1;
+        } else {
+            if (r.first == 0 || r.last > is->nmsgs) {
+                return TN_DECLINED;
             }
 
-            continue;
+            first = r.first - 1;
+            last = r.last;
         }
 
-        if (r.first == 0 || r.last > is->nmsgs) {
-            return TN_DECLINED;
-        }
-
-        first = r.first - 1;
-        last = r.last;
-
-        for (i = first; i < last; i++) {
-            mark[i] = 1;
+        if (first < last) {
+            diff[first]++;
+            diff[last]--;
         }
     }
 
     count = 0;
+    depth = 0;
 
     for (i = 0; i < is->nmsgs; i++) {
-        count += mark[i];
+        depth += diff[i];
+        count += (depth > 0);
     }
 
     out = tn_palloc(pool, (count + 1) * sizeof(uint32_t));
@@ -1059,9 +982,12 @@ tn_mail_imap_seqset_uids(tn_mail_imap_session_t *is, tn_pool_t *pool,
     }
 
     count = 0;
+    depth = 0;
 
     for (i = 0; i < is->nmsgs; i++) {
-        if (mark[i]) {
+        depth += diff[i];
+
+        if (depth > 0) {
             out[count++] = is->msgs[i].uid;
         }
     }
@@ -1247,7 +1173,159 @@ tn_mail_imap_flags_parse(tn_pool_t *pool, tn_mail_imap_arg_t *arg,
 }
 
 
+/* "(\Answered ... keywords [\*])" */
+
+static tn_int_t
+tn_mail_imap_write_flag_names(tn_mail_imap_session_t *is, tn_uint_t any)
+{
+    tn_uint_t  i;
+
+    if (tn_mail_imap_write(is, (u_char *) "(\\Answered \\Flagged \\Deleted "
+                           "\\Seen \\Draft",
+                           sizeof("(\\Answered \\Flagged \\Deleted "
+                                  "\\Seen \\Draft") - 1)
+        != TN_OK)
+    {
+        return TN_ERROR;
+    }
+
+    for (i = 0; i < is->nkeywords; i++) {
+        if (tn_mail_imap_write(is, (u_char *) " ", 1) != TN_OK
+            || tn_mail_imap_write(is, is->keywords[i].data,
+                                  is->keywords[i].len)
+               != TN_OK)
+        {
+            return TN_ERROR;
+        }
+    }
+
+    if (any && is->nkeywords < TN_STORE_KEYWORDS_MAX) {
+        if (tn_mail_imap_write(is, (u_char *) " \\*", 3) != TN_OK) {
+            return TN_ERROR;
+        }
+    }
+
+    return tn_mail_imap_write(is, (u_char *) ")", 1);
+}
+
+
+
+/*
+ * The flags of the view: "* FLAGS (...)" and "* OK [PERMANENTFLAGS
+ * (...)] ...", after SELECT and when new keywords come (RFC 3501 7.2.6).
+ */
+
+tn_int_t
+tn_mail_imap_flag_lines(tn_mail_imap_session_t *is)
+{
+    if (tn_mail_imap_write(is, (u_char *) "* FLAGS ", 8) != TN_OK
+        || tn_mail_imap_write_flag_names(is, 0) != TN_OK
+        || tn_mail_imap_write(is, (u_char *) CRLF, 2) != TN_OK)
+    {
+        return TN_ERROR;
+    }
+
+    if (is->readonly) {
+        return tn_mail_imap_printf(is, "* OK [PERMANENTFLAGS ()] Read-only "
+                                   "mailbox" CRLF);
+    }
+
+    if (tn_mail_imap_write(is, (u_char *) "* OK [PERMANENTFLAGS ", 21)
+        != TN_OK
+        || tn_mail_imap_write_flag_names(is, 1) != TN_OK)
+    {
+        return TN_ERROR;
+    }
+
+    return tn_mail_imap_printf(is, "] Flags permitted" CRLF);
+}
+
+
+/* uid in uids (ascending) */
+
+tn_uint_t
+tn_mail_imap_uid_in(uint32_t *uids, tn_uint_t n, uint32_t uid)
+{
+    tn_uint_t  lo, hi, mid;
+
+    lo = 0;
+    hi = n;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        if (uids[mid] == uid) {
+            return 1;
+        }
+
+        if (uids[mid] < uid) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * RFC 7162 3.1: the first CONDSTORE-enabling command of a session with a
+ * mailbox selected tells HIGHESTMODSEQ: that of the view, which may be
+ * ahead of its last sync point with the session's own changes.
+ */
+
+tn_int_t
+tn_mail_imap_condstore(tn_mail_imap_session_t *is)
+{
+    uint64_t   modseq;
+    tn_uint_t  i;
+
+    if (is->condstore) {
+        return TN_OK;
+    }
+
+    is->condstore = 1;
+    modseq = is->modseq;
+
+    for (i = 0; i < is->nmsgs; i++) {
+        if (is->msgs[i].modseq > modseq) {
+            modseq = is->msgs[i].modseq;
+        }
+    }
+
+    return tn_mail_imap_printf(is, "* OK [HIGHESTMODSEQ %uL] Highest" CRLF,
+                               modseq);
+}
+
+
 /* the view */
+
+tn_int_t
+tn_mail_imap_view_keywords(tn_mail_imap_session_t *is, tn_str_t *kw,
+    tn_uint_t n, tn_log_t *log)
+{
+    u_char     *p;
+    tn_uint_t   i;
+
+    for (i = is->nkeywords; i < n && i < TN_STORE_KEYWORDS_MAX; i++) {
+        p = tn_alloc(kw[i].len + 1, log);
+        if (p == NULL) {
+            return TN_ERROR;
+        }
+
+        tn_memcpy(p, kw[i].data, kw[i].len);
+        p[kw[i].len] = '\0';
+
+        is->keywords[i].data = p;
+        is->keywords[i].len = kw[i].len;
+        is->nkeywords = i + 1;
+    }
+
+    return TN_OK;
+}
+
 
 void
 tn_mail_imap_view_free(tn_mail_imap_session_t *is)
@@ -1296,4 +1374,82 @@ tn_mail_imap_view_free(tn_mail_imap_session_t *is)
     is->mbox_id = 0;
     is->readonly = 0;
     is->notice = 0;
+}
+
+
+/* the tasks of the commands */
+
+tn_thread_task_t *
+tn_mail_imap_task_alloc(tn_mail_session_t *s, size_t size, size_t pool_size,
+    void (*handler)(void *data, tn_log_t *log),
+    void (*done)(tn_mail_session_t *s, tn_thread_task_t *task))
+{
+    tn_pool_t               *pool;
+    tn_thread_task_t        *task;
+    tn_mail_imap_task_t     *t;
+    tn_mail_imap_session_t  *is;
+
+    is = s->data;
+
+    pool = tn_create_pool(pool_size, s->connection->log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    task = tn_mail_task_alloc(s, size, handler, done);
+    if (task == NULL) {
+        tn_destroy_pool(pool);
+        return NULL;
+    }
+
+    t = task->ctx;
+    t->ctx.cancel = tn_mail_imap_task_cancel;
+    t->task = task;
+    t->conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
+    t->user = *s->user;
+    t->mbox_id = is->mbox_id;
+    t->pool = pool;
+
+    return task;
+}
+
+
+tn_int_t
+tn_mail_imap_task_post(tn_mail_session_t *s, tn_thread_task_t *task)
+{
+    if (tn_mail_task_post(s, task) != TN_OK) {
+        tn_mail_imap_task_free(s, task);
+        return TN_ERROR;
+    }
+
+    return TN_AGAIN;
+}
+
+
+void
+tn_mail_imap_task_free(tn_mail_session_t *s, tn_thread_task_t *task)
+{
+    tn_mail_imap_task_cancel(task);
+    tn_mail_task_free(s, task);
+}
+
+
+/* the session closed while the task was out, or the task is over */
+
+static void
+tn_mail_imap_task_cancel(tn_thread_task_t *task)
+{
+    tn_mail_imap_task_t  *t;
+
+    t = task->ctx;
+
+    if (t->release) {
+        t->release(task);
+        t->release = NULL;
+    }
+
+    if (t->pool) {
+        tn_destroy_pool(t->pool);
+        t->pool = NULL;
+    }
 }

@@ -75,11 +75,7 @@ typedef struct {
 
 
 typedef struct {
-    tn_mail_task_ctx_t          base;
-    tn_store_conf_t            *conf;
-    tn_store_user_t             user;
-    int64_t                     mbox_id;
-    tn_pool_t                  *pool;      /* the task's */
+    tn_mail_imap_task_t         base;
     tn_store_imsg_t            *msgs;      /* a copy of the view */
     tn_uint_t                   nmsgs;
     tn_mail_imap_skey_t        *root;      /* a copy of the tree */
@@ -106,7 +102,6 @@ static tn_int_t tn_mail_imap_search_view(tn_mail_session_t *s,
 static tn_int_t tn_mail_imap_search_post(tn_mail_session_t *s,
     tn_mail_imap_session_t *is);
 static void tn_mail_imap_search_handler(void *data, tn_log_t *log);
-static void tn_mail_imap_search_cancel(tn_thread_task_t *task);
 static void tn_mail_imap_search_done(tn_mail_session_t *s,
     tn_thread_task_t *task);
 static tn_int_t tn_mail_imap_search_match(tn_mail_imap_skey_t *key,
@@ -123,8 +118,6 @@ static tn_int_t tn_mail_imap_search_text(tn_mail_imap_seval_t *ev,
 static tn_int_t tn_mail_imap_search_file(tn_mail_imap_seval_t *ev,
     tn_str_t *msg);
 static tn_uint_t tn_mail_imap_search_has(tn_str_t *hay, tn_str_t *needle);
-static tn_uint_t tn_mail_imap_search_in(uint32_t *uids, tn_uint_t n,
-    uint32_t uid);
 static time_t tn_mail_imap_search_day(time_t t);
 static tn_int_t tn_mail_imap_sort_build(tn_mail_imap_search_task_t *t,
     tn_log_t *log);
@@ -136,7 +129,6 @@ static tn_int_t tn_mail_imap_search_esearch(tn_mail_imap_session_t *is,
     tn_uint_t ret, uint64_t modseq, u_char *line);
 static tn_int_t tn_mail_imap_search_save(tn_mail_imap_session_t *is,
     uint32_t *result, tn_uint_t n, tn_uint_t ret);
-static tn_int_t tn_mail_imap_search_condstore(tn_mail_imap_session_t *is);
 
 
 tn_int_t
@@ -199,7 +191,7 @@ tn_mail_imap_search_run(tn_mail_session_t *s, tn_mail_imap_session_t *is,
         return TN_ERROR;
     }
 
-    if (sc->sr.modseq && tn_mail_imap_search_condstore(is) != TN_OK) {
+    if (sc->sr.modseq && tn_mail_imap_condstore(is) != TN_OK) {
         return TN_ERROR;
     }
 
@@ -463,7 +455,7 @@ tn_mail_imap_search_view(tn_mail_session_t *s, tn_mail_imap_session_t *is)
         /* ARRIVAL and SIZE only: sorted here */
 
         tn_memzero(&t, sizeof(tn_mail_imap_search_task_t));
-        t.pool = is->cmd_pool;
+        t.base.pool = is->cmd_pool;
         t.msgs = is->msgs;
         t.nmsgs = is->nmsgs;
         t.sr = sc->sr;
@@ -489,25 +481,16 @@ tn_mail_imap_search_post(tn_mail_session_t *s, tn_mail_imap_session_t *is)
 
     sc = is->cmd_ctx;
 
-    pool = tn_create_pool(TN_DEFAULT_POOL_SIZE, s->connection->log);
-    if (pool == NULL) {
-        return TN_ERROR;
-    }
-
-    task = tn_mail_task_alloc(s, sizeof(tn_mail_imap_search_task_t),
-                              tn_mail_imap_search_handler,
-                              tn_mail_imap_search_done);
+    task = tn_mail_imap_task_alloc(s, sizeof(tn_mail_imap_search_task_t),
+                                   TN_DEFAULT_POOL_SIZE,
+                                   tn_mail_imap_search_handler,
+                                   tn_mail_imap_search_done);
     if (task == NULL) {
-        tn_destroy_pool(pool);
         return TN_ERROR;
     }
 
     t = task->ctx;
-    t->base.cancel = tn_mail_imap_search_cancel;
-    t->conf = tn_store_get_conf((tn_cycle_t *) tn_cycle);
-    t->user = *s->user;
-    t->mbox_id = is->mbox_id;
-    t->pool = pool;
+    pool = t->base.pool;
     t->sort = sc->sort;
     t->cache = sc->cache;
     t->sr = sc->sr;
@@ -526,16 +509,11 @@ tn_mail_imap_search_post(tn_mail_session_t *s, tn_mail_imap_session_t *is)
         goto failed;
     }
 
-    if (tn_mail_task_post(s, task) != TN_OK) {
-        goto failed;
-    }
-
-    return TN_AGAIN;
+    return tn_mail_imap_task_post(s, task);
 
 failed:
 
-    tn_mail_task_free(s, task);
-    tn_destroy_pool(pool);
+    tn_mail_imap_task_free(s, task);
 
     return TN_ERROR;
 }
@@ -552,8 +530,8 @@ tn_mail_imap_search_handler(void *data, tn_log_t *log)
 
     t->rc = TN_ERROR;
 
-    t->result = tn_palloc(t->pool, t->nmsgs * sizeof(uint32_t));
-    ev = tn_pcalloc(t->pool, sizeof(tn_mail_imap_seval_t));
+    t->result = tn_palloc(t->base.pool, t->nmsgs * sizeof(uint32_t));
+    ev = tn_pcalloc(t->base.pool, sizeof(tn_mail_imap_seval_t));
     pool = tn_create_pool(TN_DEFAULT_POOL_SIZE, log);
 
     if (t->result == NULL || ev == NULL || pool == NULL) {
@@ -564,9 +542,9 @@ tn_mail_imap_search_handler(void *data, tn_log_t *log)
         return;
     }
 
-    ev->conf = t->conf;
-    ev->user = &t->user;
-    ev->mbox_id = t->mbox_id;
+    ev->conf = t->base.conf;
+    ev->user = &t->base.user;
+    ev->mbox_id = t->base.mbox_id;
     ev->log = log;
     ev->pool = pool;
     ev->want = TN_STORE_WANT_CACHE;
@@ -609,17 +587,6 @@ tn_mail_imap_search_handler(void *data, tn_log_t *log)
 
 
 static void
-tn_mail_imap_search_cancel(tn_thread_task_t *task)
-{
-    tn_mail_imap_search_task_t  *t;
-
-    t = task->ctx;
-
-    tn_destroy_pool(t->pool);
-}
-
-
-static void
 tn_mail_imap_search_done(tn_mail_session_t *s, tn_thread_task_t *task)
 {
     tn_int_t                     rc;
@@ -637,8 +604,7 @@ tn_mail_imap_search_done(tn_mail_session_t *s, tn_thread_task_t *task)
         rc = tn_mail_imap_tagged(is, "NO", "[SERVERBUG] Search failed");
     }
 
-    tn_mail_imap_search_cancel(task);
-    tn_mail_task_free(s, task);
+    tn_mail_imap_task_free(s, task);
 
     tn_mail_imap_command_done(s, rc);
 }
@@ -718,7 +684,7 @@ tn_mail_imap_search_leaf(tn_mail_imap_skey_t *key, tn_mail_imap_seval_t *ev)
 
     case TN_MAIL_IMAP_SKEY_SEQSET:
     case TN_MAIL_IMAP_SKEY_UID:
-        return tn_mail_imap_search_in(key->uids, key->nuids, m->uid);
+        return tn_mail_imap_uid_in(key->uids, key->nuids, m->uid);
 
     case TN_MAIL_IMAP_SKEY_FLAG:
         return ((m->flags & key->num) != 0) ^ key->neg;
@@ -1058,33 +1024,6 @@ tn_mail_imap_search_has(tn_str_t *hay, tn_str_t *needle)
 }
 
 
-static tn_uint_t
-tn_mail_imap_search_in(uint32_t *uids, tn_uint_t n, uint32_t uid)
-{
-    tn_uint_t  lo, hi, mid;
-
-    lo = 0;
-    hi = n;
-
-    while (lo < hi) {
-        mid = lo + (hi - lo) / 2;
-
-        if (uids[mid] == uid) {
-            return 1;
-        }
-
-        if (uids[mid] < uid) {
-            lo = mid + 1;
-
-        } else {
-            hi = mid;
-        }
-    }
-
-    return 0;
-}
-
-
 /*
  * SORT: the result (view indexes) ordered by the criteria, ties by
  * sequence number (RFC 5256 3).  Runs in the task, or in the event loop
@@ -1100,7 +1039,7 @@ tn_mail_imap_sort_build(tn_mail_imap_search_task_t *t, tn_log_t *log)
     tn_store_cache_t          cache;
     tn_mail_imap_sort_elt_t  *elts, *e;
 
-    elts = tn_palloc(t->pool,
+    elts = tn_palloc(t->base.pool,
                      t->nresult * sizeof(tn_mail_imap_sort_elt_t) + 1);
     if (elts == NULL) {
         return TN_ERROR;
@@ -1124,8 +1063,9 @@ tn_mail_imap_sort_build(tn_mail_imap_search_task_t *t, tn_log_t *log)
 
         tn_memzero(&cache, sizeof(tn_store_cache_t));
 
-        rc = tn_store_mbox_message(t->conf, &t->user, t->mbox_id, m->uid,
-                                   TN_STORE_WANT_CACHE, NULL, t->pool,
+        rc = tn_store_mbox_message(t->base.conf, &t->base.user,
+                                   t->base.mbox_id, m->uid,
+                                   TN_STORE_WANT_CACHE, NULL, t->base.pool,
                                    &cache, log);
 
         if (rc == TN_ERROR) {
@@ -1409,31 +1349,3 @@ tn_mail_imap_search_save(tn_mail_imap_session_t *is, uint32_t *result,
 }
 
 
-/*
- * RFC 7162 3.1: the first CONDSTORE-enabling command of a session with a
- * mailbox selected tells HIGHESTMODSEQ: that of the view, which may be
- * ahead of its last sync point with the session's own changes.
- */
-
-static tn_int_t
-tn_mail_imap_search_condstore(tn_mail_imap_session_t *is)
-{
-    uint64_t   modseq;
-    tn_uint_t  i;
-
-    if (is->condstore) {
-        return TN_OK;
-    }
-
-    is->condstore = 1;
-    modseq = is->modseq;
-
-    for (i = 0; i < is->nmsgs; i++) {
-        if (is->msgs[i].modseq > modseq) {
-            modseq = is->msgs[i].modseq;
-        }
-    }
-
-    return tn_mail_imap_printf(is, "* OK [HIGHESTMODSEQ %uL] Highest" CRLF,
-                               modseq);
-}
