@@ -10,6 +10,7 @@
 #include <tn_mail.h>
 #include <tn_mail_imap.h>
 #include <tn_mail_imap_search_key.h>
+#include <tn_mail_imap_search_eval.h>
 
 
 /*
@@ -24,7 +25,9 @@
  * view and of the tree, which reads each message's header cache from
  * the index (only for the messages the cheaper keys let through, see
  * tn_mail_imap_skey_order()), and the message file only for BODY and
- * TEXT.  A message expunged meanwhile does not match.
+ * TEXT.  A message expunged meanwhile does not match.  The evaluation
+ * itself is tn_mail_imap_search_eval.c: here are its loaders, which call
+ * the store and read the files.
  */
 
 
@@ -40,26 +43,15 @@ typedef struct {
 } tn_mail_imap_search_cmd_t;
 
 
-/* what one message's evaluation has loaded */
+/* what the task's loaders need (tn_mail_imap_seval_t data) */
 typedef struct {
     tn_store_conf_t            *conf;
     tn_store_user_t            *user;
     int64_t                     mbox_id;
     tn_log_t                   *log;
-    tn_pool_t                  *pool;      /* reset after each message */
-    tn_store_imsg_t            *m;
-    uint32_t                    seq;
-    tn_uint_t                   want;
-    tn_store_cache_t            cache;
-    tn_str_t                    header;    /* the header block */
-    tn_str_t                    text;      /* folded body text */
-    tn_str_t                    fheader;   /* folded header block */
-    unsigned                    cached:1;
-    unsigned                    texted:1;
-    unsigned                    fheadered:1;
-    unsigned                    gone:1;    /* expunged meanwhile */
+    tn_uint_t                   want;      /* TN_STORE_WANT_* */
     char                        path[PATH_MAX];
-} tn_mail_imap_seval_t;
+} tn_mail_imap_search_loader_t;
 
 
 /* a SORT element */
@@ -104,21 +96,9 @@ static tn_int_t tn_mail_imap_search_post(tn_mail_session_t *s,
 static void tn_mail_imap_search_handler(void *data, tn_log_t *log);
 static void tn_mail_imap_search_done(tn_mail_session_t *s,
     tn_thread_task_t *task);
-static tn_int_t tn_mail_imap_search_match(tn_mail_imap_skey_t *key,
-    tn_mail_imap_seval_t *ev);
-static tn_int_t tn_mail_imap_search_leaf(tn_mail_imap_skey_t *key,
-    tn_mail_imap_seval_t *ev);
-static tn_int_t tn_mail_imap_search_cached(tn_mail_imap_skey_t *key,
-    tn_mail_imap_seval_t *ev);
-static tn_int_t tn_mail_imap_search_load(tn_mail_imap_seval_t *ev);
-static tn_int_t tn_mail_imap_search_header(tn_mail_imap_seval_t *ev,
-    tn_mail_imap_skey_t *key);
-static tn_int_t tn_mail_imap_search_text(tn_mail_imap_seval_t *ev,
-    tn_uint_t body);
-static tn_int_t tn_mail_imap_search_file(tn_mail_imap_seval_t *ev,
+static tn_int_t tn_mail_imap_search_load_cache(tn_mail_imap_seval_t *ev);
+static tn_int_t tn_mail_imap_search_load_file(tn_mail_imap_seval_t *ev,
     tn_str_t *msg);
-static tn_uint_t tn_mail_imap_search_has(tn_str_t *hay, tn_str_t *needle);
-static time_t tn_mail_imap_search_day(time_t t);
 static tn_int_t tn_mail_imap_sort_build(tn_mail_imap_search_task_t *t,
     tn_log_t *log);
 static int tn_mail_imap_sort_cmp(const void *one, const void *two);
@@ -293,7 +273,7 @@ tn_mail_imap_search_compile(tn_mail_imap_session_t *is,
             return TN_DECLINED;
         }
 
-        key->day = tn_mail_imap_search_day(t);
+        key->day = tn_mail_imap_seval_day(t);
         return TN_OK;
 
     case TN_MAIL_IMAP_SKEY_KEYWORD:
@@ -347,15 +327,6 @@ tn_mail_imap_search_fold(tn_pool_t *pool, tn_str_t *s)
     s->data = p;
 
     return TN_OK;
-}
-
-
-/* days since the epoch, rounding down */
-
-static time_t
-tn_mail_imap_search_day(time_t t)
-{
-    return (t >= 0) ? t / 86400 : -((-t + 86399) / 86400);
 }
 
 
@@ -439,10 +410,9 @@ tn_mail_imap_search_view(tn_mail_session_t *s, tn_mail_imap_session_t *is)
     n = 0;
 
     for (i = 0; i < is->nmsgs; i++) {
-        ev.m = &is->msgs[i];
-        ev.seq = i + 1;
+        tn_mail_imap_seval_start(&ev, &is->msgs[i], NULL);
 
-        rc = tn_mail_imap_search_match(sc->sr.root, &ev);
+        rc = tn_mail_imap_seval_match(&ev, sc->sr.root);
 
         if (rc == 1) {
             result[n++] = i;
@@ -522,19 +492,21 @@ failed:
 static void
 tn_mail_imap_search_handler(void *data, tn_log_t *log)
 {
-    tn_int_t                     rc;
-    tn_uint_t                    i;
-    tn_pool_t                   *pool;
-    tn_mail_imap_seval_t        *ev;
-    tn_mail_imap_search_task_t  *t = data;
+    tn_int_t                       rc;
+    tn_uint_t                      i;
+    tn_pool_t                     *pool;
+    tn_mail_imap_seval_t          *ev;
+    tn_mail_imap_search_task_t    *t = data;
+    tn_mail_imap_search_loader_t  *ld;
 
     t->rc = TN_ERROR;
 
     t->result = tn_palloc(t->base.pool, t->nmsgs * sizeof(uint32_t));
     ev = tn_pcalloc(t->base.pool, sizeof(tn_mail_imap_seval_t));
+    ld = tn_pcalloc(t->base.pool, sizeof(tn_mail_imap_search_loader_t));
     pool = tn_create_pool(TN_DEFAULT_POOL_SIZE, log);
 
-    if (t->result == NULL || ev == NULL || pool == NULL) {
+    if (t->result == NULL || ev == NULL || ld == NULL || pool == NULL) {
         if (pool) {
             tn_destroy_pool(pool);
         }
@@ -542,27 +514,27 @@ tn_mail_imap_search_handler(void *data, tn_log_t *log)
         return;
     }
 
-    ev->conf = t->base.conf;
-    ev->user = &t->base.user;
-    ev->mbox_id = t->base.mbox_id;
-    ev->log = log;
-    ev->pool = pool;
-    ev->want = TN_STORE_WANT_CACHE;
+    ld->conf = t->base.conf;
+    ld->user = &t->base.user;
+    ld->mbox_id = t->base.mbox_id;
+    ld->log = log;
+    ld->want = TN_STORE_WANT_CACHE;
 
     if (t->root->cost == TN_MAIL_IMAP_SCOST_FILE) {
-        ev->want |= TN_STORE_WANT_PATH;
+        ld->want |= TN_STORE_WANT_PATH;
     }
 
-    for (i = 0; i < t->nmsgs; i++) {
-        ev->m = &t->msgs[i];
-        ev->seq = i + 1;
-        ev->cached = 0;
-        ev->texted = 0;
-        ev->fheadered = 0;
-        ev->gone = 0;
-        ev->header.len = 0;
+    ev->pool = pool;
+    ev->load_cache = tn_mail_imap_search_load_cache;
+    ev->load_file = tn_mail_imap_search_load_file;
+    ev->data = ld;
 
-        rc = tn_mail_imap_search_match(t->root, ev);
+    for (i = 0; i < t->nmsgs; i++) {
+        ld->path[0] = '\0';
+
+        tn_mail_imap_seval_start(ev, &t->msgs[i], NULL);
+
+        rc = tn_mail_imap_seval_match(ev, t->root);
 
         tn_reset_pool(pool);
 
@@ -571,7 +543,7 @@ tn_mail_imap_search_handler(void *data, tn_log_t *log)
             return;
         }
 
-        if (rc == 1 && !ev->gone) {
+        if (rc == 1) {
             t->result[t->nresult++] = i;
         }
     }
@@ -610,380 +582,46 @@ tn_mail_imap_search_done(tn_mail_session_t *s, tn_thread_task_t *task)
 }
 
 
-/*
- * 1: the message matches, 0: it does not, TN_ERROR.  A message found
- * expunged when its cache or file is read sets ev->gone and matches
- * nothing.
- */
+/* the evaluator's loaders: the header cache of ev->m from the index */
 
 static tn_int_t
-tn_mail_imap_search_match(tn_mail_imap_skey_t *key, tn_mail_imap_seval_t *ev)
+tn_mail_imap_search_load_cache(tn_mail_imap_seval_t *ev)
 {
-    tn_int_t              rc;
-    tn_mail_imap_skey_t  *k;
-
-    switch (key->type) {
-
-    case TN_MAIL_IMAP_SKEY_AND:
-
-        for (k = key->child; k; k = k->next) {
-            rc = tn_mail_imap_search_match(k, ev);
-            if (rc != 1) {
-                return rc;
-            }
-        }
-
-        return 1;
-
-    case TN_MAIL_IMAP_SKEY_OR:
-
-        rc = tn_mail_imap_search_match(key->child, ev);
-        if (rc != 0) {
-            return rc;
-        }
-
-        return tn_mail_imap_search_match(key->child->next, ev);
-
-    case TN_MAIL_IMAP_SKEY_NOT:
-
-        rc = tn_mail_imap_search_match(key->child, ev);
-        if (rc == TN_ERROR) {
-            return rc;
-        }
-
-        return ev->gone ? 0 : !rc;
-
-    default:
-        rc = tn_mail_imap_search_leaf(key, ev);
-        break;
-    }
-
-    if (rc == 1 || rc == 0 || rc == TN_ERROR) {
-        return rc;
-    }
-
-    /* TN_DECLINED: expunged meanwhile */
-
-    ev->gone = 1;
-
-    return 0;
-}
-
-
-static tn_int_t
-tn_mail_imap_search_leaf(tn_mail_imap_skey_t *key, tn_mail_imap_seval_t *ev)
-{
-    tn_store_imsg_t  *m;
-
-    m = ev->m;
-
-    switch (key->type) {
-
-    case TN_MAIL_IMAP_SKEY_ALL:
-        return 1;
-
-    case TN_MAIL_IMAP_SKEY_SEQSET:
-    case TN_MAIL_IMAP_SKEY_UID:
-        return tn_mail_imap_uid_in(key->uids, key->nuids, m->uid);
-
-    case TN_MAIL_IMAP_SKEY_FLAG:
-        return ((m->flags & key->num) != 0) ^ key->neg;
-
-    case TN_MAIL_IMAP_SKEY_NEW:
-        return (m->flags & (TN_STORE_F_RECENT|TN_STORE_F_SEEN))
-               == TN_STORE_F_RECENT;
-
-    case TN_MAIL_IMAP_SKEY_KEYWORD:
-        return ((m->keywords & key->num) != 0) ^ key->neg;
-
-    case TN_MAIL_IMAP_SKEY_LARGER:
-        return m->vsize > key->num;
-
-    case TN_MAIL_IMAP_SKEY_SMALLER:
-        return m->vsize < key->num;
-
-    case TN_MAIL_IMAP_SKEY_MODSEQ:
-        return m->modseq >= key->num;
-
-    case TN_MAIL_IMAP_SKEY_BEFORE:
-        return tn_mail_imap_search_day(m->internaldate) < key->day;
-
-    case TN_MAIL_IMAP_SKEY_ON:
-        return tn_mail_imap_search_day(m->internaldate) == key->day;
-
-    case TN_MAIL_IMAP_SKEY_SINCE:
-        return tn_mail_imap_search_day(m->internaldate) >= key->day;
-
-    default:
-        return tn_mail_imap_search_cached(key, ev);
-    }
-}
-
-
-/* the keys of the header cache and of the file */
-
-static tn_int_t
-tn_mail_imap_search_cached(tn_mail_imap_skey_t *key, tn_mail_imap_seval_t *ev)
-{
-    time_t     day;
-    tn_int_t   rc;
-    tn_str_t  *hay;
-
-    rc = tn_mail_imap_search_load(ev);
-    if (rc != TN_OK) {
-        return rc;
-    }
-
-    switch (key->type) {
-
-    case TN_MAIL_IMAP_SKEY_SENTBEFORE:
-    case TN_MAIL_IMAP_SKEY_SENTON:
-    case TN_MAIL_IMAP_SKEY_SENTSINCE:
-
-        if (ev->cache.date == -1) {
-            return 0;
-        }
-
-        /* the date as written, disregarding time and zone */
-        day = tn_mail_imap_search_day(ev->cache.date
-                                      + (time_t) ev->cache.date_tz * 60);
-
-        if (key->type == TN_MAIL_IMAP_SKEY_SENTBEFORE) {
-            return day < key->day;
-        }
-
-        if (key->type == TN_MAIL_IMAP_SKEY_SENTON) {
-            return day == key->day;
-        }
-
-        return day >= key->day;
-
-    case TN_MAIL_IMAP_SKEY_FROM:
-        hay = &ev->cache.from;
-        break;
-
-    case TN_MAIL_IMAP_SKEY_TO:
-        hay = &ev->cache.to;
-        break;
-
-    case TN_MAIL_IMAP_SKEY_CC:
-        hay = &ev->cache.cc;
-        break;
-
-    case TN_MAIL_IMAP_SKEY_BCC:
-        hay = &ev->cache.bcc;
-        break;
-
-    case TN_MAIL_IMAP_SKEY_SUBJECT:
-        hay = &ev->cache.subject;
-        break;
-
-    case TN_MAIL_IMAP_SKEY_HEADER:
-        return tn_mail_imap_search_header(ev, key);
-
-    case TN_MAIL_IMAP_SKEY_BODY:
-    case TN_MAIL_IMAP_SKEY_TEXT:
-
-        rc = tn_mail_imap_search_text(ev, key->type == TN_MAIL_IMAP_SKEY_BODY);
-        if (rc != TN_OK) {
-            return rc;
-        }
-
-        if (tn_mail_imap_search_has(&ev->text, &key->str)) {
-            return 1;
-        }
-
-        if (key->type == TN_MAIL_IMAP_SKEY_BODY) {
-            return 0;
-        }
-
-        /* TEXT: the header too, raw and decoded */
-
-        if (tn_mail_imap_search_has(&ev->fheader, &key->str)
-            || tn_mail_imap_search_has(&ev->cache.subject, &key->str)
-            || tn_mail_imap_search_has(&ev->cache.from, &key->str)
-            || tn_mail_imap_search_has(&ev->cache.to, &key->str)
-            || tn_mail_imap_search_has(&ev->cache.cc, &key->str))
-        {
-            return 1;
-        }
-
-        return 0;
-
-    default:
-        return 0;
-    }
-
-    return tn_mail_imap_search_has(hay, &key->str);
-}
-
-
-/* the header cache of ev->m, once per message: TN_OK, TN_DECLINED */
-
-static tn_int_t
-tn_mail_imap_search_load(tn_mail_imap_seval_t *ev)
-{
-    tn_int_t  rc;
-
-    if (ev->gone) {
-        return TN_DECLINED;
-    }
-
-    if (ev->cached) {
-        return TN_OK;
-    }
-
-    if (ev->conf == NULL) {
-        /* evaluated in the event loop: view keys only */
-        return TN_ERROR;
-    }
-
-    tn_memzero(&ev->cache, sizeof(tn_store_cache_t));
-
-    rc = tn_store_mbox_message(ev->conf, ev->user, ev->mbox_id, ev->m->uid,
-                               ev->want, ev->path, ev->pool, &ev->cache,
-                               ev->log);
-
-    if (rc != TN_OK) {
-        return rc;
-    }
-
-    ev->cached = 1;
-    ev->header = ev->cache.header;
-
-    return TN_OK;
-}
-
-
-/* HEADER field string: "" matches a message that has the field */
-
-static tn_int_t
-tn_mail_imap_search_header(tn_mail_imap_seval_t *ev,
-    tn_mail_imap_skey_t *key)
-{
-    u_char    *p, *last;
-    tn_int_t   rc;
-    tn_str_t   values, msg;
-
-    if (ev->header.len == 0 && ev->cache.header_too_large) {
-        rc = tn_mail_imap_search_file(ev, &msg);
-        if (rc != TN_OK) {
-            return rc;
-        }
-
-        p = tn_strnstr(msg.data, "\r\n\r\n", msg.len);
-
-        ev->header.data = msg.data;
-        ev->header.len = p ? (size_t) (p + 4 - msg.data) : msg.len;
-    }
-
-    if (key->str.len) {
-        if (tn_mail_imap_msg_header_values(ev->pool, &ev->header,
-                                           &key->field, &values)
-            != TN_OK)
-        {
-            return TN_ERROR;
-        }
-
-        return tn_mail_imap_search_has(&values, &key->str);
-    }
-
-    /* a line that starts with the name, then optional WSP and ":" */
-
-    p = ev->header.data;
-    last = p + ev->header.len;
-
-    while (p && p + key->field.len < last) {
-
-        if (tn_strncasecmp(p, key->field.data, key->field.len) == 0) {
-            u_char  *q;
-
-            for (q = p + key->field.len; q < last && (*q == ' ' || *q == '\t');
-                 q++)
-            {
-                /* void */
-            }
-
-            if (q < last && *q == ':') {
-                return 1;
-            }
-        }
-
-        p = tn_strlchr(p, last, LF);
-
-        if (p) {
-            p++;
-        }
-    }
-
-    return 0;
-}
-
-
-/* the folded body text (and the folded header for TEXT) */
-
-static tn_int_t
-tn_mail_imap_search_text(tn_mail_imap_seval_t *ev, tn_uint_t body)
-{
-    tn_int_t   rc;
-    tn_str_t   msg;
-
-    if (!ev->texted) {
-        rc = tn_mail_imap_search_file(ev, &msg);
-        if (rc != TN_OK) {
-            return rc;
-        }
-
-        if (tn_mail_imap_msg_text(ev->pool, &msg, &ev->text) != TN_OK) {
-            return TN_ERROR;
-        }
-
-        if (ev->header.len == 0) {
-            u_char  *p;
-
-            p = tn_strnstr(msg.data, "\r\n\r\n", msg.len);
-            ev->header.data = msg.data;
-            ev->header.len = p ? (size_t) (p + 4 - msg.data) : msg.len;
-        }
-
-        ev->texted = 1;
-    }
-
-    if (!body && !ev->fheadered) {
-        ev->fheader.data = tn_pnalloc(ev->pool, 2 * ev->header.len + 1);
-        if (ev->fheader.data == NULL) {
-            return TN_ERROR;
-        }
-
-        ev->fheader.len = tn_mail_imap_fold(ev->fheader.data,
-                                            ev->header.data,
-                                            ev->header.len);
-        ev->fheadered = 1;
-    }
-
-    return TN_OK;
+    tn_mail_imap_search_loader_t  *ld = ev->data;
+
+    return tn_store_mbox_message(ld->conf, ld->user, ld->mbox_id,
+                                 ev->m->uid, ld->want, ld->path, ev->pool,
+                                 &ev->cache, ld->log);
 }
 
 
 /* the message file in its CRLF form */
 
 static tn_int_t
-tn_mail_imap_search_file(tn_mail_imap_seval_t *ev, tn_str_t *msg)
+tn_mail_imap_search_load_file(tn_mail_imap_seval_t *ev, tn_str_t *msg)
 {
-    tn_int_t  rc;
+    tn_int_t                       rc;
+    tn_store_cache_t               cache;
+    tn_mail_imap_search_loader_t  *ld = ev->data;
 
-    if (!(ev->want & TN_STORE_WANT_PATH)) {
-        /* the cache was read without the path: read it again */
-        ev->want |= TN_STORE_WANT_PATH;
-        ev->cached = 0;
+    if (ld->path[0] == '\0') {
+        /*
+         * The cache was read without the path (a HEADER key and a header
+         * too large for the cache): ask for it, and with it for the
+         * messages that follow
+         */
+
+        ld->want |= TN_STORE_WANT_PATH;
+
+        rc = tn_store_mbox_message(ld->conf, ld->user, ld->mbox_id,
+                                   ev->m->uid, TN_STORE_WANT_PATH, ld->path,
+                                   ev->pool, &cache, ld->log);
+        if (rc != TN_OK) {
+            return rc;
+        }
     }
 
-    rc = tn_mail_imap_search_load(ev);
-    if (rc != TN_OK) {
-        return rc;
-    }
-
-    rc = tn_mail_imap_msg_load(ev->pool, ev->path, TN_IMAP_SEARCH_MAX_LOAD,
+    rc = tn_mail_imap_msg_load(ev->pool, ld->path, TN_IMAP_SEARCH_MAX_LOAD,
                                msg);
 
     if (rc == TN_ERROR && tn_errno == ENOENT) {
@@ -998,29 +636,12 @@ tn_mail_imap_search_file(tn_mail_imap_seval_t *ev, tn_str_t *msg)
     }
 
     if (rc != TN_OK) {
-        tn_log_error(TN_LOG_ERR, ev->log, tn_errno,
-                     "search of \"%s\" failed", ev->path);
+        tn_log_error(TN_LOG_ERR, ld->log, tn_errno,
+                     "search of \"%s\" failed", ld->path);
         return TN_ERROR;
     }
 
     return TN_OK;
-}
-
-
-/* a substring test where the cache may hold absent (NULL) strings */
-
-static tn_uint_t
-tn_mail_imap_search_has(tn_str_t *hay, tn_str_t *needle)
-{
-    if (needle->len == 0) {
-        return 1;
-    }
-
-    if (hay->len == 0 || hay->data == NULL) {
-        return 0;
-    }
-
-    return tn_mail_imap_contains(hay, needle);
 }
 
 
