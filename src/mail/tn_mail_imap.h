@@ -40,6 +40,8 @@
  *   tn_mail_imap_search.c    SEARCH, ESEARCH results, SORT
  *   tn_mail_imap_copy.c      COPY, MOVE, EXPUNGE, UID EXPUNGE, CLOSE,
  *                            UNSELECT
+ *   tn_mail_imap_qresync.c   QRESYNC: VANISHED (EARLIER) and FETCH of
+ *                            SELECT (QRESYNC) and UID FETCH (VANISHED)
  *   tn_mail_imap_msg*.c      message rendering (tn_mail_imap_msg.h)
  *   tn_mail_imap_parse.c     the command parser
  *

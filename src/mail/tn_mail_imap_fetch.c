@@ -10,6 +10,7 @@
 #include <tn_mail.h>
 #include <tn_mail_imap.h>
 #include <tn_mail_imap_fetch.h>
+#include <tn_mail_imap_qresync.h>
 
 
 /*
@@ -35,8 +36,22 @@
  */
 
 
+/* the task of UID FETCH (... VANISHED) */
+typedef struct {
+    tn_mail_imap_task_t         base;
+    uint64_t                    since;
+    tn_int_t                    rc;
+    tn_store_changes_t          changes;
+} tn_mail_imap_changes_t;
+
+
 static tn_int_t tn_mail_imap_fetch_start(tn_mail_session_t *s,
     tn_mail_imap_session_t *is);
+static tn_int_t tn_mail_imap_fetch_vanished(tn_mail_session_t *s,
+    tn_mail_imap_session_t *is);
+static void tn_mail_imap_fetch_changes(void *data, tn_log_t *log);
+static void tn_mail_imap_fetch_vanished_done(tn_mail_session_t *s,
+    tn_thread_task_t *task);
 static u_char *tn_mail_imap_fetch_head(tn_mail_imap_session_t *is,
     tn_mail_imap_fetch_t *f, u_char *p, tn_uint_t i, tn_uint_t *nitems);
 static size_t tn_mail_imap_fetch_head_len(tn_mail_imap_session_t *is,
@@ -105,7 +120,109 @@ tn_mail_imap_fetch(tn_mail_session_t *s, tn_mail_imap_session_t *is)
     is->cmd_ctx = f;
     is->nfetch++;
 
+    if (f->vanished) {
+        /* RFC 7162 3.2.6: UID FETCH with CHANGEDSINCE, QRESYNC enabled */
+        if (!is->parse.uid || !f->changed || !is->qresync) {
+            is->cmd_ctx = NULL;
+            return tn_mail_imap_tagged(is, "BAD", "VANISHED needs UID "
+                                       "FETCH, CHANGEDSINCE and QRESYNC");
+        }
+
+        f->set = arg->value;
+
+        return tn_mail_imap_fetch_vanished(s, is);
+    }
+
     return tn_mail_imap_fetch_start(s, is);
+}
+
+
+/* VANISHED: the expunged uids since CHANGEDSINCE, from the store */
+
+static tn_int_t
+tn_mail_imap_fetch_vanished(tn_mail_session_t *s, tn_mail_imap_session_t *is)
+{
+    tn_thread_task_t          *task;
+    tn_mail_imap_fetch_t      *f;
+    tn_mail_imap_changes_t    *t;
+
+    f = is->cmd_ctx;
+
+    task = tn_mail_imap_task_alloc(s, sizeof(tn_mail_imap_changes_t), 4096,
+                                   tn_mail_imap_fetch_changes,
+                                   tn_mail_imap_fetch_vanished_done);
+    if (task == NULL) {
+        is->cmd_ctx = NULL;
+        return tn_mail_imap_unavailable(is);
+    }
+
+    t = task->ctx;
+    t->since = f->changedsince;
+
+    if (tn_mail_imap_task_post(s, task) != TN_AGAIN) {
+        is->cmd_ctx = NULL;
+        return tn_mail_imap_unavailable(is);
+    }
+
+    return TN_AGAIN;
+}
+
+
+static void
+tn_mail_imap_fetch_changes(void *data, tn_log_t *log)
+{
+    tn_mail_imap_task_t     *b;
+    tn_mail_imap_changes_t  *t = data;
+
+    b = &t->base;
+
+    t->rc = tn_store_mbox_changes(b->conf, &b->user, b->mbox_id, t->since,
+                                  b->pool, &t->changes, log);
+}
+
+
+static void
+tn_mail_imap_fetch_vanished_done(tn_mail_session_t *s,
+    tn_thread_task_t *task)
+{
+    tn_int_t                  rc;
+    tn_uint_t                 n;
+    tn_mail_imap_fetch_t     *f;
+    tn_mail_imap_changes_t   *t;
+    tn_mail_imap_session_t   *is;
+    tn_mail_imap_qr_range_t  *r;
+
+    is = s->data;
+    f = is->cmd_ctx;
+    t = task->ctx;
+
+    if (t->rc != TN_OK) {
+        /* what the view lacks of the set is told instead */
+        tn_memzero(&t->changes, sizeof(tn_store_changes_t));
+        t->changes.pruned = 1;
+    }
+
+    rc = tn_mail_imap_qr_ranges(t->base.pool, &f->set,
+                                is->uidnext > 1 ? is->uidnext - 1 : 1,
+                                &r, &n);
+
+    if (rc == TN_OK) {
+        rc = tn_mail_imap_qr_vanished(is, &t->changes, r, n);
+    }
+
+    tn_mail_imap_task_free(s, task);
+
+    if (rc != TN_OK) {
+        is->cmd_ctx = NULL;
+        tn_mail_imap_command_done(s, TN_ERROR);
+        return;
+    }
+
+    rc = tn_mail_imap_fetch_start(s, is);
+
+    if (rc != TN_AGAIN) {
+        tn_mail_imap_command_done(s, rc);
+    }
 }
 
 

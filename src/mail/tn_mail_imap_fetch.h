@@ -76,6 +76,10 @@ typedef struct {
     unsigned                    modseq:1;
     unsigned                    set_seen:1;
     unsigned                    unknown_cte:1;
+    /* UID FETCH (CHANGEDSINCE m VANISHED) of QRESYNC */
+    unsigned                    changed:1; /* CHANGEDSINCE given */
+    unsigned                    vanished:1;
+    tn_str_t                    set;       /* the uid set as sent */
 } tn_mail_imap_fetch_t;
 
 

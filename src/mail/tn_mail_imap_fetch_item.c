@@ -373,7 +373,7 @@ tn_mail_imap_fetch_section(tn_mail_imap_session_t *is,
 }
 
 
-/* (CHANGEDSINCE n) of RFC 7162 3.1.4; VANISHED is not supported */
+/* (CHANGEDSINCE n) of RFC 7162 3.1.4, VANISHED of 3.2.6 */
 
 static tn_int_t
 tn_mail_imap_fetch_modifiers(tn_mail_imap_session_t *is,
@@ -393,6 +393,15 @@ tn_mail_imap_fetch_modifiers(tn_mail_imap_session_t *is,
             a = a->next;
             f->changedsince = a->number;
             f->modseq = 1;
+            f->changed = 1;
+            continue;
+        }
+
+        if (a->type == TN_MAIL_IMAP_ARG_ATOM
+            && a->value.len == 8
+            && tn_strncasecmp(a->value.data, (u_char *) "VANISHED", 8) == 0)
+        {
+            f->vanished = 1;
             continue;
         }
 

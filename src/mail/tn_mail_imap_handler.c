@@ -1549,7 +1549,7 @@ tn_mail_imap_capabilities(tn_mail_session_t *s, tn_mail_imap_session_t *is,
 
     return tn_slprintf(p, last, " NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN "
                        "LIST-EXTENDED LIST-STATUS SPECIAL-USE "
-                       "CREATE-SPECIAL-USE CONDSTORE ESEARCH SEARCHRES "
+                       "CREATE-SPECIAL-USE CONDSTORE QRESYNC ESEARCH SEARCHRES "
                        "SORT QUOTA QUOTA=RES-STORAGE STATUS=SIZE "
                        "UTF8=ACCEPT BINARY APPENDLIMIT=%O",
                        iscf->max_append);
@@ -1643,7 +1643,8 @@ tn_mail_imap_id(tn_mail_session_t *s, tn_mail_imap_session_t *is)
 }
 
 
-/* RFC 5161; IMAP4rev2 (RFC 9051), UTF8=ACCEPT (RFC 6855), CONDSTORE */
+/* RFC 5161; IMAP4rev2 (RFC 9051), UTF8=ACCEPT (RFC 6855), CONDSTORE,
+   QRESYNC (RFC 7162) */
 
 static tn_int_t
 tn_mail_imap_enable(tn_mail_session_t *s, tn_mail_imap_session_t *is)
@@ -1689,6 +1690,16 @@ tn_mail_imap_enable(tn_mail_session_t *s, tn_mail_imap_session_t *is)
             if (!is->condstore) {
                 is->condstore = 1;
                 p = tn_cpymem(p, " CONDSTORE", 10);
+            }
+
+        } else if (v->len == 7
+                   && tn_strncasecmp(v->data, (u_char *) "QRESYNC", 7) == 0)
+        {
+            /* RFC 7162 3.2.3: QRESYNC implies CONDSTORE */
+            if (!is->qresync) {
+                is->qresync = 1;
+                is->condstore = 1;
+                p = tn_cpymem(p, " QRESYNC", 8);
             }
         }
 
@@ -1803,6 +1814,7 @@ tn_mail_imap_starttls_done(tn_mail_session_t *s, tn_connection_t *c)
     is->rev2 = 0;
     is->utf8 = 0;
     is->condstore = 0;
+    is->qresync = 0;
 
     if (is->cmd_pool) {
         tn_reset_pool(is->cmd_pool);

@@ -29,6 +29,7 @@
 #include <tn_mail.h>
 #include <tn_mail_imap.h>
 #include <tn_mail_imap_mbox.h>
+#include <tn_mail_imap_qresync.h>
 
 
 /* the spool writes of APPEND */
@@ -39,6 +40,10 @@ static void tn_mail_imap_mbox_handler(void *data, tn_log_t *log);
 static void tn_mail_imap_mbox_release(tn_thread_task_t *task);
 static void tn_mail_imap_select_done(tn_mail_session_t *s,
     tn_thread_task_t *task);
+static tn_int_t tn_mail_imap_select_qresync(tn_mail_imap_session_t *is,
+    tn_mail_imap_arg_t *a);
+static tn_int_t tn_mail_imap_select_resync(tn_mail_imap_session_t *is,
+    tn_mail_imap_mbox_task_t *t);
 static tn_int_t tn_mail_imap_select_view(tn_mail_session_t *s,
     tn_mail_imap_session_t *is, tn_mail_imap_mbox_task_t *t);
 static tn_int_t tn_mail_imap_select_responses(tn_mail_session_t *s,
@@ -195,6 +200,15 @@ tn_mail_imap_mbox_handler(void *data, tn_log_t *log)
     case TN_MAIL_IMAP_EXAMINE:
         t->rc = tn_store_mbox_open(b->conf, &b->user, &t->name, t->flag,
                                    &t->mb, &t->reason, log);
+
+        if (t->rc == TN_OK && t->qresync
+            && t->mb.info.uidvalidity == t->qr_uidvalidity)
+        {
+            t->qr_rc = tn_store_mbox_changes(b->conf, &b->user,
+                                             t->mb.info.id, t->qr_modseq,
+                                             b->pool, &t->changes, log);
+        }
+
         break;
 
     case TN_MAIL_IMAP_CREATE:
@@ -365,7 +379,7 @@ tn_mail_imap_select(tn_mail_session_t *s, tn_mail_imap_session_t *is)
 {
     tn_str_t                   name;
     tn_uint_t                  condstore;
-    tn_mail_imap_arg_t        *arg, *a;
+    tn_mail_imap_arg_t        *arg, *a, *qr;
     tn_mail_imap_mbox_task_t  *t;
 
     arg = is->parse.args;
@@ -376,6 +390,7 @@ tn_mail_imap_select(tn_mail_session_t *s, tn_mail_imap_session_t *is)
     }
 
     condstore = 0;
+    qr = NULL;
 
     if (arg->next) {
         if (arg->next->type != TN_MAIL_IMAP_ARG_LIST) {
@@ -390,6 +405,30 @@ tn_mail_imap_select(tn_mail_session_t *s, tn_mail_imap_session_t *is)
                    == 0)
             {
                 condstore = 1;
+                continue;
+            }
+
+            if (a->type == TN_MAIL_IMAP_ARG_ATOM && a->value.len == 7
+                && tn_strncasecmp(a->value.data, (u_char *) "QRESYNC", 7)
+                   == 0
+                && qr == NULL)
+            {
+                /* RFC 7162 3.2.5: only once ENABLE QRESYNC was done */
+                if (!is->qresync) {
+                    s->errors++;
+                    return tn_mail_imap_tagged(is, "BAD", "QRESYNC is not "
+                                               "enabled");
+                }
+
+                a = a->next;
+
+                if (tn_mail_imap_select_qresync(is, a) != TN_OK) {
+                    s->errors++;
+                    return tn_mail_imap_tagged(is, "BAD", "Invalid QRESYNC "
+                                               "parameter");
+                }
+
+                qr = a;
                 continue;
             }
 
@@ -426,7 +465,102 @@ tn_mail_imap_select(tn_mail_session_t *s, tn_mail_imap_session_t *is)
     t->flag = (is->command == TN_MAIL_IMAP_EXAMINE);
     t->generation = tn_mail_imap_notify_generation(s);
 
+    if (qr) {
+        a = qr->list;
+        t->qresync = 1;
+        t->qr_uidvalidity = (uint32_t) a->number;
+        t->qr_modseq = a->next->number;
+        a = a->next->next;
+
+        if (a && a->type != TN_MAIL_IMAP_ARG_LIST) {
+            t->qr_known.data = tn_pstrdup(t->base.pool, &a->value);
+            if (t->qr_known.data == NULL) {
+                tn_mail_imap_task_free(s, t->base.task);
+                return tn_mail_imap_unavailable(is);
+            }
+
+            t->qr_known.len = a->value.len;
+        }
+    }
+
     return tn_mail_imap_mbox_start(s, t);
+}
+
+
+/*
+ * The list after QRESYNC: (uidvalidity modseq [known-uids
+ * [(seq-match-data)]]) or (uidvalidity modseq (seq-match-data)).  The
+ * seq-match-data is checked and not used: without it the VANISHED
+ * (EARLIER) response may only be longer (RFC 7162 3.2.5.2).
+ */
+
+static tn_int_t
+tn_mail_imap_select_qresync(tn_mail_imap_session_t *is,
+    tn_mail_imap_arg_t *a)
+{
+    tn_uint_t                 n;
+    tn_mail_imap_arg_t       *v, *m;
+    tn_mail_imap_qr_range_t  *r;
+
+    if (a == NULL || a->type != TN_MAIL_IMAP_ARG_LIST) {
+        return TN_ERROR;
+    }
+
+    v = a->list;
+
+    /* uidvalidity: nz-number; modseq: mod-sequence-value */
+    if (v == NULL || v->type != TN_MAIL_IMAP_ARG_NUMBER
+        || v->number == 0 || v->number > 0xffffffff
+        || v->next == NULL || v->next->type != TN_MAIL_IMAP_ARG_NUMBER
+        || v->next->number > (uint64_t) INT64_MAX)
+    {
+        return TN_ERROR;
+    }
+
+    v = v->next->next;
+
+    if (v == NULL) {
+        return TN_OK;
+    }
+
+    if (v->type != TN_MAIL_IMAP_ARG_LIST) {
+        if ((v->type != TN_MAIL_IMAP_ARG_ATOM
+             && v->type != TN_MAIL_IMAP_ARG_NUMBER)
+            || tn_mail_imap_qr_ranges(is->cmd_pool, &v->value, 0xffffffff,
+                                      &r, &n)
+               != TN_OK)
+        {
+            return TN_ERROR;
+        }
+
+        v = v->next;
+
+        if (v == NULL) {
+            return TN_OK;
+        }
+    }
+
+    /* (known-sequence-set known-uid-set) */
+    if (v->type != TN_MAIL_IMAP_ARG_LIST || v->next != NULL) {
+        return TN_ERROR;
+    }
+
+    m = v->list;
+
+    if (m == NULL || m->next == NULL || m->next->next != NULL
+        || m->type == TN_MAIL_IMAP_ARG_LIST
+        || m->next->type == TN_MAIL_IMAP_ARG_LIST
+        || tn_mail_imap_qr_ranges(is->cmd_pool, &m->value, 0xffffffff, &r,
+                                  &n)
+           != TN_OK
+        || tn_mail_imap_qr_ranges(is->cmd_pool, &m->next->value, 0xffffffff,
+                                  &r, &n)
+           != TN_OK)
+    {
+        return TN_ERROR;
+    }
+
+    return TN_OK;
 }
 
 
@@ -452,6 +586,10 @@ tn_mail_imap_select_done(tn_mail_session_t *s, tn_thread_task_t *task)
         rc = tn_mail_imap_select_responses(s, is, t->base.pool);
     }
 
+    if (rc == TN_OK && t->qresync) {
+        rc = tn_mail_imap_select_resync(is, t);
+    }
+
     tn_mail_imap_task_free(s, task);
 
     if (rc != TN_OK) {
@@ -465,6 +603,49 @@ tn_mail_imap_select_done(tn_mail_session_t *s, tn_thread_task_t *task)
                                ? "EXAMINE" : "SELECT");
 
     tn_mail_imap_command_done(s, TN_OK);
+}
+
+
+/*
+ * SELECT (QRESYNC ...) with the uidvalidity the client knows (RFC 7162
+ * 3.2.5): what vanished of the uids it knows and the FETCH of what
+ * changed since its modseq; another uidvalidity: nothing.  A store
+ * failure of the changes falls back to the pruned answer, which needs
+ * only the view.
+ */
+
+static tn_int_t
+tn_mail_imap_select_resync(tn_mail_imap_session_t *is,
+    tn_mail_imap_mbox_task_t *t)
+{
+    tn_uint_t                 n;
+    tn_mail_imap_qr_range_t  *r;
+
+    if (is->uidvalidity != t->qr_uidvalidity) {
+        return TN_OK;
+    }
+
+    if (t->qr_rc != TN_OK) {
+        tn_memzero(&t->changes, sizeof(tn_store_changes_t));
+        t->changes.pruned = 1;
+    }
+
+    r = NULL;
+    n = 0;
+
+    if (t->qr_known.len
+        && tn_mail_imap_qr_ranges(t->base.pool, &t->qr_known, 0xffffffff,
+                                  &r, &n)
+           != TN_OK)
+    {
+        return TN_ERROR;
+    }
+
+    if (tn_mail_imap_qr_vanished(is, &t->changes, r, n) != TN_OK) {
+        return TN_ERROR;
+    }
+
+    return tn_mail_imap_qr_fetch(is, t->qr_modseq, r, n);
 }
 
 

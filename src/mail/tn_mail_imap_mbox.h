@@ -79,6 +79,14 @@ typedef struct {
     uint64_t                   count;
 
     tn_store_append_t         *append;      /* APPEND, tn_alloc'ed */
+
+    /* SELECT (QRESYNC (uidvalidity modseq [known-uids ...])) */
+    unsigned                   qresync:1;
+    uint32_t                   qr_uidvalidity;
+    uint64_t                   qr_modseq;
+    tn_str_t                   qr_known;    /* len 0: none */
+    tn_int_t                   qr_rc;       /* of the changes */
+    tn_store_changes_t         changes;
 } tn_mail_imap_mbox_task_t;
 
 

@@ -38,6 +38,7 @@
 #include <tn_event.h>
 #include <tn_mail.h>
 #include <tn_mail_imap.h>
+#include <tn_mail_imap_search_key.h>
 
 #include <sys/mman.h>
 
@@ -74,6 +75,8 @@ static tn_int_t tn_mail_imap_sync_fetch(tn_mail_imap_session_t *is,
     tn_uint_t k);
 static tn_int_t tn_mail_imap_view_push(tn_mail_session_t *s,
     tn_mail_imap_session_t *is, tn_store_imsg_t *m);
+static tn_int_t tn_mail_imap_vanished_now(tn_mail_imap_session_t *is,
+    u_char *gone, tn_uint_t count);
 static tn_int_t tn_mail_imap_expunge_now(tn_mail_imap_session_t *is,
     uint32_t *uids, tn_uint_t n);
 static tn_uint_t tn_mail_imap_is_pending(tn_mail_imap_session_t *is,
@@ -733,12 +736,21 @@ tn_mail_imap_expunge_now(tn_mail_imap_session_t *is, uint32_t *uids,
         }
     }
 
-    for (i = is->nmsgs; i > 0; i--) {
-        if (gone[i - 1]
-            && tn_mail_imap_printf(is, "* %ui EXPUNGE" CRLF, i) != TN_OK)
-        {
+    if (is->qresync) {
+        if (count && tn_mail_imap_vanished_now(is, gone, count) != TN_OK) {
             tn_free(gone);
             return TN_ERROR;
+        }
+
+    } else {
+        for (i = is->nmsgs; i > 0; i--) {
+            if (gone[i - 1]
+                && tn_mail_imap_printf(is, "* %ui EXPUNGE" CRLF, i)
+                   != TN_OK)
+            {
+                tn_free(gone);
+                return TN_ERROR;
+            }
         }
     }
 
@@ -755,6 +767,51 @@ tn_mail_imap_expunge_now(tn_mail_imap_session_t *is, uint32_t *uids,
     tn_free(gone);
 
     return TN_OK;
+}
+
+
+/* with QRESYNC: one "* VANISHED set" of the messages marked in gone */
+
+static tn_int_t
+tn_mail_imap_vanished_now(tn_mail_imap_session_t *is, u_char *gone,
+    tn_uint_t count)
+{
+    u_char     *buf, *p;
+    uint32_t   *uids;
+    tn_int_t    rc;
+    tn_uint_t   i, k;
+    tn_log_t   *log;
+
+    log = is->session->connection->log;
+
+    uids = tn_alloc(count * sizeof(uint32_t), log);
+    if (uids == NULL) {
+        return TN_ERROR;
+    }
+
+    buf = tn_alloc(tn_mail_imap_numset_len(count) + 16, log);
+    if (buf == NULL) {
+        tn_free(uids);
+        return TN_ERROR;
+    }
+
+    for (i = 0, k = 0; i < is->nmsgs; i++) {
+        if (gone[i]) {
+            uids[k++] = is->msgs[i].uid;
+        }
+    }
+
+    p = tn_cpymem(buf, "* VANISHED ", 11);
+    p = tn_mail_imap_numset(p, uids, k);
+    *p++ = CR;
+    *p++ = LF;
+
+    rc = tn_mail_imap_write(is, buf, p - buf);
+
+    tn_free(buf);
+    tn_free(uids);
+
+    return rc;
 }
 
 

@@ -244,6 +244,8 @@ typedef struct {
     tn_uint_t         nkeywords;     /* the keyword table now */
     tn_str_t          keywords[TN_STORE_KEYWORDS_MAX];
     unsigned          gone:1;        /* the mailbox was deleted/renamed */
+    unsigned          pruned:1;      /* the expunged log did not reach
+                                        back to since: all rows given */
 } tn_store_changes_t;
 
 /*
@@ -251,8 +253,8 @@ typedef struct {
  * after since, from the index only (cheap: no Maildir scan).  When the
  * expunged table no longer reaches back to since (pruned), every uid of
  * the mailbox is returned in changed and the caller compares
- * (c->nexpunged is then 0 and the caller finds what is missing).  All in
- * pool.  TN_OK, TN_ERROR.
+ * (c->nexpunged is then 0, c->pruned is set and the caller finds what
+ * is missing).  All in pool.  TN_OK, TN_ERROR.
  */
 tn_int_t tn_store_mbox_changes(tn_store_conf_t *conf, tn_store_user_t *u,
     int64_t id, uint64_t since, tn_pool_t *pool, tn_store_changes_t *c,

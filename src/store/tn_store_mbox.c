@@ -726,6 +726,7 @@ tn_store_mbox_changes(tn_store_conf_t *conf, tn_store_user_t *u,
     /* the expunges since then are not all known: every row is sent */
     if (since < pruned) {
         since = 0;
+        c->pruned = 1;
     }
 
     if (tn_store_kw_load(db, id, pool, c->keywords, &c->nkeywords, log)
