@@ -29,8 +29,12 @@ typedef struct {
 } tn_mail_imap_fctx_t;
 
 
+static tn_store_cache_t *tn_mail_imap_fetch_caches(
+    tn_mail_imap_fetch_task_t *t, tn_pool_t *pool, u_char **found,
+    tn_log_t *log);
 static tn_int_t tn_mail_imap_fetch_message(tn_mail_imap_fetch_task_t *t,
-    tn_mail_imap_fmsg_t *m, tn_uint_t start, tn_pool_t *pool, tn_log_t *log);
+    tn_mail_imap_fmsg_t *m, tn_uint_t start, tn_store_cache_t *cache,
+    tn_pool_t *pool, tn_log_t *log);
 static tn_int_t tn_mail_imap_fetch_value(tn_mail_imap_fctx_t *fc,
     tn_mail_imap_fitem_t *it, tn_str_t *data, tn_uint_t *binary);
 static tn_int_t tn_mail_imap_fetch_gone(tn_mail_imap_fetch_task_t *t,
@@ -46,13 +50,25 @@ static u_char *tn_mail_imap_fetch_reserve(tn_mail_imap_fetch_task_t *t,
 void
 tn_mail_imap_fetch_handler(void *data, tn_log_t *log)
 {
+    u_char                     *found;
     tn_int_t                    rc;
     tn_uint_t                   i, start;
-    tn_pool_t                  *pool;
+    tn_pool_t                  *pool, *bpool;
+    tn_store_cache_t           *caches;
     tn_mail_imap_fetch_task_t  *t = data;
 
     pool = tn_create_pool(TN_DEFAULT_POOL_SIZE, log);
-    if (pool == NULL) {
+    bpool = tn_create_pool(TN_DEFAULT_POOL_SIZE, log);
+
+    if (pool == NULL || bpool == NULL) {
+        if (pool) {
+            tn_destroy_pool(pool);
+        }
+
+        if (bpool) {
+            tn_destroy_pool(bpool);
+        }
+
         t->rc = TN_ERROR;
         return;
     }
@@ -60,9 +76,14 @@ tn_mail_imap_fetch_handler(void *data, tn_log_t *log)
     t->rc = TN_OK;
     start = t->start_item;
 
+    caches = tn_mail_imap_fetch_caches(t, bpool, &found, log);
+
     for (i = 0; i < t->nmsgs; i++) {
 
-        rc = tn_mail_imap_fetch_message(t, &t->msgs[i], start, pool, log);
+        rc = tn_mail_imap_fetch_message(t, &t->msgs[i], start,
+                                        (caches && found[i]) ? &caches[i]
+                                                             : NULL,
+                                        pool, log);
 
         tn_reset_pool(pool);
 
@@ -85,6 +106,77 @@ tn_mail_imap_fetch_handler(void *data, tn_log_t *log)
     }
 
     tn_destroy_pool(pool);
+    tn_destroy_pool(bpool);
+}
+
+
+/*
+ * The header caches of the whole batch in one read of the index when
+ * the items are cache items only (ENVELOPE, BODY, BODYSTRUCTURE), with
+ * only their columns; NULL: each message reads its own (sections need
+ * the file's path, or the batch read failed: the message's read says
+ * so again).  A message without found[i] reads its own too.
+ */
+
+static tn_store_cache_t *
+tn_mail_imap_fetch_caches(tn_mail_imap_fetch_task_t *t, tn_pool_t *pool,
+    u_char **found, tn_log_t *log)
+{
+    uint32_t          *uids;
+    tn_uint_t          i, cols;
+    tn_store_cache_t  *caches;
+
+    cols = 0;
+
+    for (i = 0; i < t->nitems; i++) {
+
+        switch (t->items[i].type) {
+
+        case TN_IMAP_FI_ENVELOPE:
+            cols |= TN_STORE_COL_ENVELOPE;
+            break;
+
+        case TN_IMAP_FI_BODY:
+            cols |= TN_STORE_COL_BODY;
+            break;
+
+        case TN_IMAP_FI_BODYSTRUCTURE:
+            cols |= TN_STORE_COL_BODYSTRUCTURE;
+            break;
+
+        case TN_IMAP_FI_SECTION:
+            return NULL;
+
+        default:
+            break;
+        }
+    }
+
+    if (t->nmsgs == 0) {
+        return NULL;
+    }
+
+    uids = tn_palloc(pool, t->nmsgs * sizeof(uint32_t));
+    caches = tn_palloc(pool, t->nmsgs * sizeof(tn_store_cache_t));
+    *found = tn_pnalloc(pool, t->nmsgs);
+
+    if (uids == NULL || caches == NULL || *found == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < t->nmsgs; i++) {
+        uids[i] = t->msgs[i].uid;
+    }
+
+    if (tn_store_mbox_messages(t->base.conf, &t->base.user, t->base.mbox_id,
+                               uids, t->nmsgs, cols, pool, caches, *found,
+                               log)
+        != TN_OK)
+    {
+        return NULL;
+    }
+
+    return caches;
 }
 
 
@@ -100,7 +192,8 @@ tn_mail_imap_fetch_handler(void *data, tn_log_t *log)
 
 static tn_int_t
 tn_mail_imap_fetch_message(tn_mail_imap_fetch_task_t *t,
-    tn_mail_imap_fmsg_t *m, tn_uint_t start, tn_pool_t *pool, tn_log_t *log)
+    tn_mail_imap_fmsg_t *m, tn_uint_t start, tn_store_cache_t *cache,
+    tn_pool_t *pool, tn_log_t *log)
 {
     u_char                *p;
     size_t                 begin;
@@ -124,8 +217,17 @@ tn_mail_imap_fetch_message(tn_mail_imap_fetch_task_t *t,
     fc.pool = pool;
     fc.log = log;
 
-    rc = tn_store_mbox_message(t->base.conf, &t->base.user, t->base.mbox_id,
-                               m->uid, want, fc.path, pool, &fc.cache, log);
+    if (cache) {
+        /* read with the batch's (no sections: no path is needed) */
+        fc.cache = *cache;
+        fc.path[0] = '\0';
+        rc = TN_OK;
+
+    } else {
+        rc = tn_store_mbox_message(t->base.conf, &t->base.user,
+                                   t->base.mbox_id, m->uid, want, fc.path,
+                                   pool, &fc.cache, log);
+    }
 
     if (rc == TN_DECLINED) {
         /* expunged meanwhile */

@@ -51,7 +51,20 @@ typedef struct {
     tn_log_t                   *log;
     tn_uint_t                   want;      /* TN_STORE_WANT_* */
     char                        path[PATH_MAX];
+    /* the caches of a chunk of messages, read at once (NULL: each alone) */
+    tn_store_cache_t           *caches;
+    u_char                     *found;
+    uint32_t                   *uids;
+    tn_pool_t                  *chunk_pool;
+    tn_uint_t                   cols;      /* TN_STORE_COL_* */
+    tn_uint_t                   first;     /* the view index of caches[0] */
+    tn_uint_t                   n;
+    tn_uint_t                   idx;       /* of the message evaluated */
 } tn_mail_imap_search_loader_t;
+
+
+/* the header caches SEARCH and SORT read at once */
+#define TN_IMAP_SEARCH_CHUNK  256
 
 
 /* a SORT element */
@@ -96,6 +109,9 @@ static tn_int_t tn_mail_imap_search_post(tn_mail_session_t *s,
 static void tn_mail_imap_search_handler(void *data, tn_log_t *log);
 static void tn_mail_imap_search_done(tn_mail_session_t *s,
     tn_thread_task_t *task);
+static tn_uint_t tn_mail_imap_search_cols(tn_mail_imap_skey_t *key);
+static void tn_mail_imap_search_chunk(tn_mail_imap_search_task_t *t,
+    tn_mail_imap_search_loader_t *ld, tn_uint_t i);
 static tn_int_t tn_mail_imap_search_load_cache(tn_mail_imap_seval_t *ev);
 static tn_int_t tn_mail_imap_search_load_file(tn_mail_imap_seval_t *ev,
     tn_str_t *msg);
@@ -522,6 +538,28 @@ tn_mail_imap_search_handler(void *data, tn_log_t *log)
 
     if (t->root->cost == TN_MAIL_IMAP_SCOST_FILE) {
         ld->want |= TN_STORE_WANT_PATH;
+
+    } else if (t->root->cost == TN_MAIL_IMAP_SCOST_CACHE) {
+        /* the cache keys only: their columns, a chunk of messages at once */
+        ld->cols = tn_mail_imap_search_cols(t->root);
+        ld->caches = tn_palloc(t->base.pool, TN_IMAP_SEARCH_CHUNK
+                                             * sizeof(tn_store_cache_t));
+        ld->found = tn_pnalloc(t->base.pool, TN_IMAP_SEARCH_CHUNK);
+        ld->uids = tn_palloc(t->base.pool,
+                             TN_IMAP_SEARCH_CHUNK * sizeof(uint32_t));
+        ld->chunk_pool = tn_create_pool(TN_DEFAULT_POOL_SIZE, log);
+
+        if (ld->caches == NULL || ld->found == NULL || ld->uids == NULL
+            || ld->chunk_pool == NULL)
+        {
+            tn_destroy_pool(pool);
+
+            if (ld->chunk_pool) {
+                tn_destroy_pool(ld->chunk_pool);
+            }
+
+            return;
+        }
     }
 
     ev->pool = pool;
@@ -531,6 +569,11 @@ tn_mail_imap_search_handler(void *data, tn_log_t *log)
 
     for (i = 0; i < t->nmsgs; i++) {
         ld->path[0] = '\0';
+        ld->idx = i;
+
+        if (ld->caches && i == ld->first + ld->n) {
+            tn_mail_imap_search_chunk(t, ld, i);
+        }
 
         tn_mail_imap_seval_start(ev, &t->msgs[i], NULL);
 
@@ -540,6 +583,11 @@ tn_mail_imap_search_handler(void *data, tn_log_t *log)
 
         if (rc == TN_ERROR) {
             tn_destroy_pool(pool);
+
+            if (ld->chunk_pool) {
+                tn_destroy_pool(ld->chunk_pool);
+            }
+
             return;
         }
 
@@ -549,6 +597,10 @@ tn_mail_imap_search_handler(void *data, tn_log_t *log)
     }
 
     tn_destroy_pool(pool);
+
+    if (ld->chunk_pool) {
+        tn_destroy_pool(ld->chunk_pool);
+    }
 
     if (t->sort && tn_mail_imap_sort_build(t, log) != TN_OK) {
         return;
@@ -582,12 +634,120 @@ tn_mail_imap_search_done(tn_mail_session_t *s, tn_thread_task_t *task)
 }
 
 
+/* the cache columns the keys of a tree of cache cost read */
+
+static tn_uint_t
+tn_mail_imap_search_cols(tn_mail_imap_skey_t *key)
+{
+    tn_uint_t  cols;
+
+    cols = 0;
+
+    for ( /* void */ ; key; key = key->next) {
+
+        switch (key->type) {
+
+        case TN_MAIL_IMAP_SKEY_AND:
+        case TN_MAIL_IMAP_SKEY_OR:
+        case TN_MAIL_IMAP_SKEY_NOT:
+            cols |= tn_mail_imap_search_cols(key->child);
+            break;
+
+        case TN_MAIL_IMAP_SKEY_SENTBEFORE:
+        case TN_MAIL_IMAP_SKEY_SENTON:
+        case TN_MAIL_IMAP_SKEY_SENTSINCE:
+            cols |= TN_STORE_COL_DATE;
+            break;
+
+        case TN_MAIL_IMAP_SKEY_FROM:
+            cols |= TN_STORE_COL_FROM;
+            break;
+
+        case TN_MAIL_IMAP_SKEY_TO:
+            cols |= TN_STORE_COL_TO;
+            break;
+
+        case TN_MAIL_IMAP_SKEY_CC:
+            cols |= TN_STORE_COL_CC;
+            break;
+
+        case TN_MAIL_IMAP_SKEY_BCC:
+            cols |= TN_STORE_COL_BCC;
+            break;
+
+        case TN_MAIL_IMAP_SKEY_SUBJECT:
+            cols |= TN_STORE_COL_SUBJECT;
+            break;
+
+        case TN_MAIL_IMAP_SKEY_HEADER:
+            cols |= TN_STORE_COL_HEADER;
+            break;
+
+        case TN_MAIL_IMAP_SKEY_BODY:
+        case TN_MAIL_IMAP_SKEY_TEXT:
+            /* of file cost: not read by chunks, but be complete */
+            cols |= TN_STORE_COL_ALL;
+            break;
+
+        default:
+            break;
+        }
+    }
+
+    return cols;
+}
+
+
+/*
+ * The caches of the messages from view index i on: those not found are
+ * read one by one by the loader as before (and made when missing)
+ */
+
+static void
+tn_mail_imap_search_chunk(tn_mail_imap_search_task_t *t,
+    tn_mail_imap_search_loader_t *ld, tn_uint_t i)
+{
+    tn_uint_t  k, n;
+
+    n = t->nmsgs - i;
+
+    if (n > TN_IMAP_SEARCH_CHUNK) {
+        n = TN_IMAP_SEARCH_CHUNK;
+    }
+
+    for (k = 0; k < n; k++) {
+        ld->uids[k] = t->msgs[i + k].uid;
+    }
+
+    tn_reset_pool(ld->chunk_pool);
+
+    ld->first = i;
+    ld->n = n;
+
+    if (tn_store_mbox_messages(ld->conf, ld->user, ld->mbox_id, ld->uids, n,
+                               ld->cols, ld->chunk_pool, ld->caches,
+                               ld->found, ld->log)
+        != TN_OK)
+    {
+        tn_memzero(ld->found, n);
+    }
+}
+
+
 /* the evaluator's loaders: the header cache of ev->m from the index */
 
 static tn_int_t
 tn_mail_imap_search_load_cache(tn_mail_imap_seval_t *ev)
 {
+    tn_uint_t                      k;
     tn_mail_imap_search_loader_t  *ld = ev->data;
+
+    k = ld->idx - ld->first;
+
+    if (ld->caches && ld->idx >= ld->first && k < ld->n && ld->found[k]) {
+        ev->cache = ld->caches[k];
+        return TN_OK;
+    }
 
     return tn_store_mbox_message(ld->conf, ld->user, ld->mbox_id,
                                  ev->m->uid, ld->want, ld->path, ev->pool,
@@ -654,17 +814,27 @@ tn_mail_imap_search_load_file(tn_mail_imap_seval_t *ev, tn_str_t *msg)
 static tn_int_t
 tn_mail_imap_sort_build(tn_mail_imap_search_task_t *t, tn_log_t *log)
 {
+    u_char                   *found;
+    uint32_t                 *uids;
     tn_int_t                  rc;
-    tn_uint_t                 i;
+    tn_uint_t                 i, j, k, n;
     tn_store_imsg_t          *m;
-    tn_store_cache_t          cache;
+    tn_store_cache_t          cache, *caches;
     tn_mail_imap_sort_elt_t  *elts, *e;
 
     elts = tn_palloc(t->base.pool,
                      t->nresult * sizeof(tn_mail_imap_sort_elt_t) + 1);
-    if (elts == NULL) {
+    caches = tn_palloc(t->base.pool,
+                       TN_IMAP_SEARCH_CHUNK * sizeof(tn_store_cache_t));
+    found = tn_pcalloc(t->base.pool, TN_IMAP_SEARCH_CHUNK);
+    uids = tn_palloc(t->base.pool, TN_IMAP_SEARCH_CHUNK * sizeof(uint32_t));
+
+    if (elts == NULL || caches == NULL || found == NULL || uids == NULL) {
         return TN_ERROR;
     }
+
+    k = 0;
+    n = 0;
 
     for (i = 0; i < t->nresult; i++) {
         e = &elts[i];
@@ -682,12 +852,42 @@ tn_mail_imap_sort_build(tn_mail_imap_search_task_t *t, tn_log_t *log)
             continue;
         }
 
-        tn_memzero(&cache, sizeof(tn_store_cache_t));
+        if (i == k + n) {
+            /* the sort columns of the next chunk of results at once */
 
-        rc = tn_store_mbox_message(t->base.conf, &t->base.user,
-                                   t->base.mbox_id, m->uid,
-                                   TN_STORE_WANT_CACHE, NULL, t->base.pool,
-                                   &cache, log);
+            k = i;
+            n = tn_min(t->nresult - i, TN_IMAP_SEARCH_CHUNK);
+
+            for (j = 0; j < n; j++) {
+                uids[j] = t->msgs[t->result[i + j]].uid;
+            }
+
+            if (tn_store_mbox_messages(t->base.conf, &t->base.user,
+                                       t->base.mbox_id, uids, n,
+                                       TN_STORE_COL_SORT_CC
+                                       |TN_STORE_COL_SORT_FROM
+                                       |TN_STORE_COL_SORT_SUBJECT
+                                       |TN_STORE_COL_SORT_TO
+                                       |TN_STORE_COL_DATE,
+                                       t->base.pool, caches, found, log)
+                != TN_OK)
+            {
+                tn_memzero(found, n);
+            }
+        }
+
+        if (found[i - k]) {
+            cache = caches[i - k];
+            rc = TN_OK;
+
+        } else {
+            tn_memzero(&cache, sizeof(tn_store_cache_t));
+
+            rc = tn_store_mbox_message(t->base.conf, &t->base.user,
+                                       t->base.mbox_id, m->uid,
+                                       TN_STORE_WANT_CACHE, NULL,
+                                       t->base.pool, &cache, log);
+        }
 
         if (rc == TN_ERROR) {
             return TN_ERROR;

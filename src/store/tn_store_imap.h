@@ -392,6 +392,38 @@ tn_int_t tn_store_mbox_message(tn_store_conf_t *conf, tn_store_user_t *u,
     tn_pool_t *pool, tn_store_cache_t *cache, tn_log_t *log);
 
 /*
+ * The header caches of many messages of mailbox id at once, for FETCH
+ * and SEARCH batches: uids ascending (others are only read less well),
+ * read in one statement (and one read transaction) per run of close
+ * uids.  cols: TN_STORE_COL_* bits of the cache columns wanted; the
+ * others are left empty (date -1), so an ENVELOPE does not read the
+ * header.  found[i] is 1 when caches[i] came from the index, 0 when uids[i]
+ * is not there or has no cache yet: then the caller asks
+ * tn_store_mbox_message(), which fills the cache from the file (or
+ * answers TN_DECLINED) as before.  TN_OK; TN_ERROR.
+ */
+#define TN_STORE_COL_HEADER           0x0001
+#define TN_STORE_COL_ENVELOPE         0x0002
+#define TN_STORE_COL_BODYSTRUCTURE    0x0004
+#define TN_STORE_COL_BODY             0x0008
+#define TN_STORE_COL_FROM             0x0010
+#define TN_STORE_COL_TO               0x0020
+#define TN_STORE_COL_CC               0x0040
+#define TN_STORE_COL_BCC              0x0080
+#define TN_STORE_COL_SUBJECT          0x0100
+#define TN_STORE_COL_SORT_FROM        0x0200
+#define TN_STORE_COL_SORT_TO          0x0400
+#define TN_STORE_COL_SORT_CC          0x0800
+#define TN_STORE_COL_SORT_SUBJECT     0x1000
+#define TN_STORE_COL_DATE             0x2000   /* date and date_tz */
+#define TN_STORE_COL_ALL              0x3fff
+
+tn_int_t tn_store_mbox_messages(tn_store_conf_t *conf, tn_store_user_t *u,
+    int64_t id, uint32_t *uids, tn_uint_t n, tn_uint_t cols,
+    tn_pool_t *pool, tn_store_cache_t *caches, u_char *found,
+    tn_log_t *log);
+
+/*
  * The quota of u (RFC 9208 STORAGE, in bytes; 0: none) and what the
  * user's mailboxes hold now (the sum of the sizes on disk).
  */

@@ -52,6 +52,9 @@ static void tn_store_cache_read(sqlite3_stmt *stmt, int first,
 static tn_int_t tn_store_cache_make(tn_store_db_t *db, int64_t id,
     uint32_t uid, const char *path, tn_pool_t *pool, tn_store_cache_t *c,
     tn_log_t *log);
+static tn_int_t tn_store_messages_run(tn_store_db_t *db, int64_t id,
+    uint32_t *uids, tn_uint_t n, tn_uint_t cols, tn_pool_t *pool,
+    tn_store_cache_t *caches, u_char *found, tn_log_t *log);
 
 
 static const char  tn_store_copy_src_sql[] =
@@ -75,6 +78,33 @@ static const char  tn_store_cache_sql[] =
     "SELECT m.filename, m.flags, b.dir, " TN_STORE_CACHE_COLUMNS
     " FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id"
     " WHERE m.mailbox_id = ?1 AND m.uid = ?2";
+
+/*
+ * The cache columns of a run of uids: those not wanted (?4, the
+ * TN_STORE_COL_* bits) are NULL and not read from the row at all
+ */
+static const char  tn_store_caches_sql[] =
+    "SELECT uid, cached,"
+    " CASE WHEN ?4 & 1 THEN header END,"
+    " CASE WHEN ?4 & 2 THEN envelope END,"
+    " CASE WHEN ?4 & 4 THEN bodystructure END,"
+    " CASE WHEN ?4 & 8 THEN body END,"
+    " CASE WHEN ?4 & 16 THEN from_ END,"
+    " CASE WHEN ?4 & 32 THEN to_ END,"
+    " CASE WHEN ?4 & 64 THEN cc END,"
+    " CASE WHEN ?4 & 128 THEN bcc END,"
+    " CASE WHEN ?4 & 256 THEN subject END,"
+    " CASE WHEN ?4 & 512 THEN sort_from END,"
+    " CASE WHEN ?4 & 1024 THEN sort_to END,"
+    " CASE WHEN ?4 & 2048 THEN sort_cc END,"
+    " CASE WHEN ?4 & 4096 THEN sort_subject END,"
+    " CASE WHEN ?4 & 8192 THEN sent_date END,"
+    " CASE WHEN ?4 & 8192 THEN sent_tz ELSE 0 END"
+    " FROM messages WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3"
+    " ORDER BY uid";
+
+/* uids further apart than this start a new run (and statement) */
+#define TN_STORE_RUN_GAP  32
 
 static const char  tn_store_cache_put_sql[] =
     "UPDATE messages SET (" TN_STORE_CACHE_COLUMNS ") = ("
@@ -832,6 +862,108 @@ tn_store_mbox_message(tn_store_conf_t *conf, tn_store_user_t *u,
 
     if (path) {
         tn_memcpy(path, file, strlen(file) + 1);
+    }
+
+    return TN_OK;
+}
+
+
+tn_int_t
+tn_store_mbox_messages(tn_store_conf_t *conf, tn_store_user_t *u,
+    int64_t id, uint32_t *uids, tn_uint_t n, tn_uint_t cols,
+    tn_pool_t *pool, tn_store_cache_t *caches, u_char *found,
+    tn_log_t *log)
+{
+    tn_uint_t       i, j;
+    tn_store_db_t  *db;
+
+    tn_memzero(found, n);
+
+    if (n == 0) {
+        return TN_OK;
+    }
+
+    db = tn_store_index_open(conf, u, log);
+    if (db == NULL) {
+        return TN_ERROR;
+    }
+
+    for (i = 0; i < n; i = j) {
+
+        for (j = i + 1; j < n; j++) {
+            if (uids[j] <= uids[j - 1]
+                || uids[j] - uids[j - 1] > TN_STORE_RUN_GAP)
+            {
+                break;
+            }
+        }
+
+        if (tn_store_messages_run(db, id, uids + i, j - i, cols, pool,
+                                  caches + i, found + i, log)
+            != TN_OK)
+        {
+            return TN_ERROR;
+        }
+    }
+
+    return TN_OK;
+}
+
+
+static tn_int_t
+tn_store_messages_run(tn_store_db_t *db, int64_t id, uint32_t *uids,
+    tn_uint_t n, tn_uint_t cols, tn_pool_t *pool, tn_store_cache_t *caches,
+    u_char *found, tn_log_t *log)
+{
+    int            rc;
+    uint32_t       uid;
+    tn_uint_t      k;
+    sqlite3_stmt  *stmt;
+
+    stmt = tn_store_db_stmt(db, tn_store_caches_sql, log);
+    if (stmt == NULL) {
+        return TN_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, id);
+    sqlite3_bind_int64(stmt, 2, uids[0]);
+    sqlite3_bind_int64(stmt, 3, uids[n - 1]);
+    sqlite3_bind_int64(stmt, 4, cols);
+
+    k = 0;
+
+    for ( ;; ) {
+        rc = sqlite3_step(stmt);
+
+        if (rc != SQLITE_ROW) {
+            break;
+        }
+
+        uid = (uint32_t) sqlite3_column_int64(stmt, 0);
+
+        while (k < n && uids[k] < uid) {
+            k++;
+        }
+
+        if (k == n) {
+            rc = SQLITE_DONE;
+            break;
+        }
+
+        if (uids[k] != uid || sqlite3_column_int(stmt, 1) == 0) {
+            /* not asked for, or no cache yet (the caller makes it) */
+            continue;
+        }
+
+        tn_store_cache_read(stmt, 1, pool, &caches[k]);
+        found[k++] = 1;
+    }
+
+    sqlite3_reset(stmt);
+
+    if (rc != SQLITE_DONE) {
+        tn_store_db_log(db, log, rc, "reading the header caches");
+        return TN_ERROR;
     }
 
     return TN_OK;

@@ -462,7 +462,8 @@ test_messages(tn_store_conf_t *conf, tn_store_user_t *u, tn_pool_t *pool)
     const char          *reason;
     tn_store_mbox_t      mb;
     tn_store_imsg_t     *out;
-    tn_store_cache_t     cache;
+    tn_store_cache_t     cache, caches[3];
+    u_char               found[3];
     tn_store_append_t    a;
     tn_store_changes_t   c;
     tn_store_flag_op_t   op;
@@ -680,6 +681,30 @@ test_messages(tn_store_conf_t *conf, tn_store_user_t *u, tn_pool_t *pool)
     ok(tn_store_mbox_message(conf, u, id, 2, TN_STORE_WANT_CACHE, NULL,
                              pool, &cache, &test_log) == TN_OK
        && cache.envelope.len > 0, "a cache made from the file");
+
+    /* the caches of a batch at once, with the columns asked for only */
+
+    uids[0] = 1;
+    uids[1] = 2;
+    uids[2] = 3;
+
+    ok(tn_store_mbox_messages(conf, u, id, uids, 3,
+                              TN_STORE_COL_ENVELOPE|TN_STORE_COL_SUBJECT,
+                              pool, caches, found, &test_log) == TN_OK
+       && !found[0] && found[1] && found[2]
+       && caches[1].envelope.len > 0 && caches[2].subject.len > 0
+       && caches[2].header.len == 0 && caches[2].body.len == 0
+       && caches[2].date == -1,
+       "batch of caches: an expunged uid not found, columns asked for");
+
+    uids[0] = 3;
+    uids[1] = 2;
+
+    ok(tn_store_mbox_messages(conf, u, id, uids, 2, TN_STORE_COL_HEADER,
+                              pool, caches, found, &test_log) == TN_OK
+       && found[0] && found[1] && caches[0].header.len > 0
+       && caches[0].envelope.len == 0 && caches[1].header.len > 0,
+       "batch of caches: uids out of order");
 
     ok(tn_store_mbox_message(conf, u, id, 1, TN_STORE_WANT_PATH, path,
                              pool, &cache, &test_log) == TN_DECLINED,
