@@ -991,13 +991,9 @@ tn_mail_imap_msg_fields(tn_pool_t *pool, tn_str_t *header,
 
     tn_mail_imap_buf_init(&b, pool);
 
-    if (header->len == 0) {
-        /* an empty message: no fields (and header->data may be NULL) */
-        return tn_mail_imap_buf_done(&b, out);
-    }
-
+    /* an empty message has no fields, and header->data may be NULL */
     p = header->data;
-    end = p + header->len;
+    end = header->len ? p + header->len : p;
 
     while (tn_mail_imap_field_next(&p, end, &field, &name) == TN_OK) {
         if (tn_mail_imap_field_in(&name, fields) == not) {
