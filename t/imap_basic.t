@@ -426,8 +426,8 @@ for my $i (@idle) {
 }
 
 is($seen, scalar @idle, 'IDLE: every session got EXISTS of the new message');
-ok($slow < 1.5, 'IDLE: within a second of the delivery ('
-    . sprintf('%.2f', $slow) . ' s)');
+# reported, not asserted (no timings in tests): t/bench measures
+note(sprintf('IDLE: EXISTS %.2f s after the delivery', $slow));
 
 $_->[0]->close() for @idle[2 .. $#idle];
 @idle = @idle[0, 1];

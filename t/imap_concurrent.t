@@ -31,7 +31,7 @@ select STDOUT; $| = 1;
 
 my $SESSIONS = 8;
 
-my $t = Tern::Test->new()->plan(57);
+my $t = Tern::Test->new()->plan(56);
 
 (my $base = Tern::Test::conf_base())
     =~ s/^worker_processes\s+\d+;/worker_processes 2;/m;
@@ -406,7 +406,7 @@ my ($elapsed, $n) = smtp_deliver_timed(
 note(sprintf('IDLE notification after %.3f s', $elapsed));
 
 is($n, scalar @idlers, 'every idle session got EXISTS');
-ok($elapsed <= 2, sprintf('within 2 s (%.3f s)', $elapsed));
+
 
 my $done = 0;
 for my $i (0 .. $#idlers) {

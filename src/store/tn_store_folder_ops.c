@@ -38,7 +38,7 @@ static void tn_store_rmtree(tn_fd_t parent, const char *name,
 static tn_int_t tn_store_rename_tree(tn_store_user_t *u, tn_store_db_t *db,
     tn_store_mbox_ref_t *from, tn_store_mbox_ref_t *to, const char **reason,
     tn_log_t *log);
-static tn_int_t tn_store_rename_rows(tn_store_db_t *db, tn_array_t *todo,
+static tn_int_t tn_store_rename_rows(tn_store_db_t *db, tn_array_t *moves,
     tn_log_t *log);
 
 
@@ -679,7 +679,7 @@ tn_store_rename_tree(tn_store_user_t *u, tn_store_db_t *db,
     tn_str_t             name;
     tn_uint_t            i, k;
     tn_pool_t           *pool;
-    tn_array_t          *rows, *todo;
+    tn_array_t          *rows, *moves;
     tn_store_frow_t     *r;
     tn_store_rename_t   *t;
     u_char               buf[2 * TN_STORE_MBOX_NAME_MAX + 2];
@@ -705,8 +705,8 @@ tn_store_rename_tree(tn_store_user_t *u, tn_store_db_t *db,
         return TN_ERROR;
     }
 
-    todo = tn_array_create(pool, 8, sizeof(tn_store_rename_t));
-    if (todo == NULL || tn_store_rows_all(db, pool, &rows, log) != TN_OK) {
+    moves = tn_array_create(pool, 8, sizeof(tn_store_rename_t));
+    if (moves == NULL || tn_store_rows_all(db, pool, &rows, log) != TN_OK) {
         goto done;
     }
 
@@ -725,7 +725,7 @@ tn_store_rename_tree(tn_store_user_t *u, tn_store_db_t *db,
             continue;
         }
 
-        t = tn_array_push(todo);
+        t = tn_array_push(moves);
         if (t == NULL) {
             goto done;
         }
@@ -756,7 +756,7 @@ tn_store_rename_tree(tn_store_user_t *u, tn_store_db_t *db,
         ret = TN_ERROR;
     }
 
-    if (todo->nelts == 0) {
+    if (moves->nelts == 0) {
         *reason = "no such mailbox";
         ret = TN_DECLINED;
         goto done;
@@ -766,9 +766,9 @@ tn_store_rename_tree(tn_store_user_t *u, tn_store_db_t *db,
         goto done;
     }
 
-    t = todo->elts;
+    t = moves->elts;
 
-    for (i = 0; i < todo->nelts; i++) {
+    for (i = 0; i < moves->nelts; i++) {
         rc = renameat2(root, t[i].olddir, root, t[i].to.dir,
                        RENAME_NOREPLACE);
 
@@ -788,7 +788,7 @@ tn_store_rename_tree(tn_store_user_t *u, tn_store_db_t *db,
 
     (void) tn_store_fsync_fd(root);
 
-    if (tn_store_rename_rows(db, todo, log) == TN_OK) {
+    if (tn_store_rename_rows(db, moves, log) == TN_OK) {
         tn_store_notify(u);
         ret = TN_OK;
         goto done;
@@ -796,7 +796,7 @@ tn_store_rename_tree(tn_store_user_t *u, tn_store_db_t *db,
 
 undo:
 
-    for (k = 0; k < todo->nelts; k++) {
+    for (k = 0; k < moves->nelts; k++) {
         if (t[k].renamed) {
             (void) renameat(root, t[k].to.dir, root, t[k].olddir);
         }
@@ -820,7 +820,7 @@ done:
 /* inside the caller's write transaction; commits it on success */
 
 static tn_int_t
-tn_store_rename_rows(tn_store_db_t *db, tn_array_t *todo, tn_log_t *log)
+tn_store_rename_rows(tn_store_db_t *db, tn_array_t *moves, tn_log_t *log)
 {
     int                 rc;
     int64_t             id;
@@ -828,9 +828,9 @@ tn_store_rename_rows(tn_store_db_t *db, tn_array_t *todo, tn_log_t *log)
     sqlite3_stmt       *stmt;
     tn_store_rename_t  *t;
 
-    t = todo->elts;
+    t = moves->elts;
 
-    for (i = 0; i < todo->nelts; i++) {
+    for (i = 0; i < moves->nelts; i++) {
         sub = 0;
 
         if (t[i].drop) {

@@ -37,12 +37,12 @@ static tn_int_t tn_store_link_in(tn_store_conf_t *conf, tn_store_md_t *md,
     tn_log_t *log);
 static tn_int_t tn_store_copy_files(tn_store_conf_t *conf,
     tn_store_md_t *smd, tn_store_md_t *tmd, tn_store_db_t *db, int64_t id,
-    uint32_t *uids, tn_uint_t n, tn_array_t *todo, tn_log_t *log);
+    uint32_t *uids, tn_uint_t n, tn_array_t *copies, tn_log_t *log);
 static tn_int_t tn_store_copy_tx(tn_store_conf_t *conf, tn_store_user_t *u,
     tn_store_md_t *tmd, tn_store_db_t *db, int64_t id, tn_uint_t move,
-    tn_array_t *todo, tn_pool_t *pool, tn_store_mbox_row_t *tmr,
+    tn_array_t *copies, tn_pool_t *pool, tn_store_mbox_row_t *tmr,
     const char **reason, tn_log_t *log);
-static void tn_store_unlink_new(tn_store_md_t *md, tn_array_t *todo);
+static void tn_store_unlink_new(tn_store_md_t *md, tn_array_t *copies);
 static tn_int_t tn_store_append_tx(tn_store_conf_t *conf,
     tn_store_user_t *u, tn_store_md_t *md, tn_store_db_t *db, int64_t id,
     tn_store_append_t *a, tn_store_copy_t *c, tn_store_cache_t *cache,
@@ -126,7 +126,7 @@ tn_store_mbox_copy(tn_store_conf_t *conf, tn_store_user_t *u,
 {
     tn_int_t              ret;
     tn_uint_t             i;
-    tn_array_t           *todo;
+    tn_array_t           *copies;
     tn_store_md_t         smd, tmd;
     tn_store_db_t        *db;
     tn_store_copy_t      *c;
@@ -165,49 +165,49 @@ tn_store_mbox_copy(tn_store_conf_t *conf, tn_store_user_t *u,
         return ret;
     }
 
-    todo = tn_array_create(pool, n ? n : 1, sizeof(tn_store_copy_t));
+    copies = tn_array_create(pool, n ? n : 1, sizeof(tn_store_copy_t));
 
     ret = TN_ERROR;
 
-    if (todo == NULL
-        || tn_store_copy_files(conf, &smd, &tmd, db, id, uids, n, todo, log)
+    if (copies == NULL
+        || tn_store_copy_files(conf, &smd, &tmd, db, id, uids, n, copies, log)
            != TN_OK)
     {
-        tn_store_unlink_new(&tmd, todo);
+        tn_store_unlink_new(&tmd, copies);
         goto done;
     }
 
     tmr.id = tref.id;
 
-    ret = tn_store_copy_tx(conf, u, &tmd, db, id, move, todo, pool, &tmr,
+    ret = tn_store_copy_tx(conf, u, &tmd, db, id, move, copies, pool, &tmr,
                            reason, log);
     if (ret != TN_OK) {
-        tn_store_unlink_new(&tmd, todo);
+        tn_store_unlink_new(&tmd, copies);
         goto done;
     }
 
     *uidvalidity = tmr.uidvalidity;
-    *nout = todo->nelts;
-    *src = tn_palloc(pool, (todo->nelts + 1) * sizeof(uint32_t));
-    *dst = tn_palloc(pool, (todo->nelts + 1) * sizeof(uint32_t));
-    names = tn_pcalloc(smd.pool, (todo->nelts + 1) * sizeof(u_char *));
+    *nout = copies->nelts;
+    *src = tn_palloc(pool, (copies->nelts + 1) * sizeof(uint32_t));
+    *dst = tn_palloc(pool, (copies->nelts + 1) * sizeof(uint32_t));
+    names = tn_pcalloc(smd.pool, (copies->nelts + 1) * sizeof(u_char *));
 
     if (*src == NULL || *dst == NULL || names == NULL) {
         ret = TN_ERROR;
         goto done;
     }
 
-    c = todo->elts;
+    c = copies->elts;
 
-    for (i = 0; i < todo->nelts; i++) {
+    for (i = 0; i < copies->nelts; i++) {
         (*src)[i] = c[i].uid;
         (*dst)[i] = c[i].newuid;
     }
 
-    if (move && todo->nelts) {
+    if (move && copies->nelts) {
         /* RFC 6851: the copies are durable; now the originals go */
         smr.id = id;
-        ret = tn_store_expunge_uids(&smd, db, &smr, *src, todo->nelts,
+        ret = tn_store_expunge_uids(&smd, db, &smr, *src, copies->nelts,
                                     names, 0);
     }
 
@@ -225,7 +225,7 @@ done:
 static tn_int_t
 tn_store_copy_files(tn_store_conf_t *conf, tn_store_md_t *smd,
     tn_store_md_t *tmd, tn_store_db_t *db, int64_t id, uint32_t *uids,
-    tn_uint_t n, tn_array_t *todo, tn_log_t *log)
+    tn_uint_t n, tn_array_t *copies, tn_log_t *log)
 {
     int               rc;
     u_char           *base;
@@ -258,7 +258,7 @@ tn_store_copy_files(tn_store_conf_t *conf, tn_store_md_t *smd,
             return TN_ERROR;
         }
 
-        c = tn_array_push(todo);
+        c = tn_array_push(copies);
         if (c == NULL) {
             sqlite3_reset(stmt);
             return TN_ERROR;
@@ -271,7 +271,7 @@ tn_store_copy_files(tn_store_conf_t *conf, tn_store_md_t *smd,
 
         if (base == NULL || sqlite3_column_text(stmt, 0) == NULL) {
             sqlite3_reset(stmt);
-            todo->nelts--;
+            copies->nelts--;
             return TN_ERROR;
         }
 
@@ -289,7 +289,7 @@ tn_store_copy_files(tn_store_conf_t *conf, tn_store_md_t *smd,
         /* a message expunged meanwhile is skipped */
 
         if (tn_store_locate(smd, base, len, c->flags, name, &cur) != TN_OK) {
-            todo->nelts--;
+            copies->nelts--;
             continue;
         }
 
@@ -298,7 +298,7 @@ tn_store_copy_files(tn_store_conf_t *conf, tn_store_md_t *smd,
                              &c->base_len, log)
             != TN_OK)
         {
-            todo->nelts--;
+            copies->nelts--;
 
             if (errno == TN_ENOENT) {
                 continue;
@@ -308,7 +308,7 @@ tn_store_copy_files(tn_store_conf_t *conf, tn_store_md_t *smd,
         }
     }
 
-    if (todo->nelts
+    if (copies->nelts
         && (tn_store_fsync_fd(tmd->fds[3]) != TN_OK
             || tn_store_fsync_fd(tmd->fds[1]) != TN_OK))
     {
@@ -417,7 +417,7 @@ failed:
 static tn_int_t
 tn_store_copy_tx(tn_store_conf_t *conf, tn_store_user_t *u,
     tn_store_md_t *tmd, tn_store_db_t *db, int64_t id, tn_uint_t move,
-    tn_array_t *todo, tn_pool_t *pool, tn_store_mbox_row_t *tmr,
+    tn_array_t *copies, tn_pool_t *pool, tn_store_mbox_row_t *tmr,
     const char **reason, tn_log_t *log)
 {
     int               rc;
@@ -434,7 +434,7 @@ tn_store_copy_tx(tn_store_conf_t *conf, tn_store_user_t *u,
     }
 
     ret = TN_ERROR;
-    c = todo->elts;
+    c = copies->elts;
 
     rc = tn_store_mbox_row_read(tmd, db, tmr);
     if (rc != SQLITE_OK) {
@@ -443,12 +443,12 @@ tn_store_copy_tx(tn_store_conf_t *conf, tn_store_user_t *u,
         goto failed;
     }
 
-    for (total = 0, i = 0; i < todo->nelts; i++) {
+    for (total = 0, i = 0; i < copies->nelts; i++) {
         total += c[i].size;
     }
 
     /* a MOVE adds nothing to what the user holds */
-    if (!move && todo->nelts) {
+    if (!move && copies->nelts) {
         ret = tn_store_quota_tx(conf, db, u, total, log);
         if (ret != TN_OK) {
             *reason = "over quota";
@@ -464,7 +464,7 @@ tn_store_copy_tx(tn_store_conf_t *conf, tn_store_user_t *u,
         goto failed;
     }
 
-    for (i = 0; i < todo->nelts; i++) {
+    for (i = 0; i < copies->nelts; i++) {
 
         /* keywords by name; one the target has no room for is dropped */
 
@@ -523,18 +523,18 @@ failed:
 
 
 static void
-tn_store_unlink_new(tn_store_md_t *md, tn_array_t *todo)
+tn_store_unlink_new(tn_store_md_t *md, tn_array_t *copies)
 {
     tn_uint_t         i;
     tn_store_copy_t  *c;
 
-    if (todo == NULL || todo->nelts == 0) {
+    if (copies == NULL || copies->nelts == 0) {
         return;
     }
 
-    c = todo->elts;
+    c = copies->elts;
 
-    for (i = 0; i < todo->nelts; i++) {
+    for (i = 0; i < copies->nelts; i++) {
         (void) unlinkat(md->fds[3], (char *) c[i].name, 0);
     }
 
