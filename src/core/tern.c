@@ -185,6 +185,7 @@ static int
 tn_run_admin(tn_cycle_t *init_cycle, int argc, char *const *argv)
 {
     int               rc;
+    tn_uint_t         i;
     tn_cycle_t       *cycle;
     tn_store_conf_t  *scf;
 
@@ -199,6 +200,16 @@ tn_run_admin(tn_cycle_t *init_cycle, int argc, char *const *argv)
 
     scf = tn_store_get_conf(cycle);
 
+    /* a module's own command */
+    for (i = 0; cycle->modules[i]; i++) {
+        if (cycle->modules[i]->cli_name
+            && strcmp(argv[0], cycle->modules[i]->cli_name) == 0)
+        {
+            rc = cycle->modules[i]->cli(cycle, argc, argv);
+            goto done;
+        }
+    }
+
     if (strcmp(argv[0], "mx") == 0) {
         /* the MX cache file, not the database */
         rc = tn_mail_out_mxcache_cli(cycle, argc, argv);
@@ -206,6 +217,8 @@ tn_run_admin(tn_cycle_t *init_cycle, int argc, char *const *argv)
     } else {
         rc = tn_store_cli(scf, argc, argv, cycle->log);
     }
+
+done:
 
     tn_destroy_pool(cycle->pool);
 

@@ -44,7 +44,8 @@ tn_module_t  tn_conf_module = {
     NULL,
     NULL,
     NULL,
-    NULL
+    NULL,
+    TN_MODULE_V1_PADDING
 };
 
 

@@ -84,7 +84,8 @@ tn_module_t  tn_core_module = {
     NULL,
     NULL,
     NULL,
-    NULL
+    NULL,
+    TN_MODULE_V1_PADDING
 };
 
 

@@ -42,7 +42,8 @@ tn_module_t  tn_errlog_module = {
     NULL,
     NULL,
     NULL,
-    NULL
+    NULL,
+    TN_MODULE_V1_PADDING
 };
 
 

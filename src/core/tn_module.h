@@ -15,6 +15,8 @@
 #define TN_MODULE_UNSET_INDEX  (tn_uint_t) -1
 
 #define TN_MODULE_V1           TN_MODULE_UNSET_INDEX, TN_MODULE_UNSET_INDEX
+/* the end of a module without an admin command (cli_name, cli) */
+#define TN_MODULE_V1_PADDING   NULL, NULL
 
 
 struct tn_module_s {
@@ -33,6 +35,15 @@ struct tn_module_s {
     tn_int_t           (*init_process)(tn_cycle_t *cycle);
     void               (*exit_process)(tn_cycle_t *cycle);
     void               (*exit_master)(tn_cycle_t *cycle);
+
+    /*
+     * An admin command of the module: "tern [-p P] [-c C] CLI_NAME ..."
+     * calls cli(cycle, argc, argv) with argv[0] == cli_name, after the
+     * configuration was read, in the tern process itself (no workers,
+     * no event loop); it returns the exit code.  Both NULL: none.
+     */
+    const char          *cli_name;
+    int                (*cli)(tn_cycle_t *cycle, int argc, char *const *argv);
 };
 
 

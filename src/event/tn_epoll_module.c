@@ -61,7 +61,8 @@ tn_module_t  tn_epoll_module = {
     NULL,
     NULL,
     NULL,
-    NULL
+    NULL,
+    TN_MODULE_V1_PADDING
 };
 
 

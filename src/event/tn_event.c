@@ -66,7 +66,8 @@ tn_module_t  tn_events_module = {
     NULL,
     NULL,
     NULL,
-    NULL
+    NULL,
+    TN_MODULE_V1_PADDING
 };
 
 
@@ -102,7 +103,8 @@ tn_module_t  tn_event_core_module = {
     tn_event_module_init,
     tn_event_process_init,
     NULL,
-    NULL
+    NULL,
+    TN_MODULE_V1_PADDING
 };
 
 

@@ -105,7 +105,8 @@ tn_module_t  tn_openssl_module = {
     NULL,                                  /* init module */
     NULL,                                  /* init process */
     NULL,                                  /* exit process */
-    NULL                                   /* exit master */
+    NULL,                                   /* exit master */
+    TN_MODULE_V1_PADDING
 };
 
 

@@ -222,7 +222,8 @@ tn_module_t  tn_resolver_module = {
     NULL,                                  /* init module */
     tn_resolver_init_process,              /* init process */
     tn_resolver_exit_process,              /* exit process */
-    NULL                                   /* exit master */
+    NULL,                                   /* exit master */
+    TN_MODULE_V1_PADDING
 };
 
 

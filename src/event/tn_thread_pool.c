@@ -95,7 +95,8 @@ tn_module_t  tn_thread_pool_module = {
     NULL,
     tn_thread_pool_init_worker,
     tn_thread_pool_exit_worker,
-    NULL
+    NULL,
+    TN_MODULE_V1_PADDING
 };
 
 

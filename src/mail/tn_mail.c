@@ -50,7 +50,8 @@ tn_module_t  tn_mail_module = {
     NULL,
     NULL,
     NULL,
-    NULL
+    NULL,
+    TN_MODULE_V1_PADDING
 };
 
 

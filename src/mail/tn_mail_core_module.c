@@ -163,7 +163,8 @@ tn_module_t  tn_mail_core_module = {
     tn_mail_limit_init_module,             /* init module */
     NULL,
     NULL,
-    NULL
+    NULL,
+    TN_MODULE_V1_PADDING
 };
 
 

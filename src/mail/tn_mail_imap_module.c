@@ -125,7 +125,8 @@ tn_module_t  tn_mail_imap_module = {
     tn_mail_imap_init_module,              /* init module */
     tn_mail_imap_init_process,             /* init process */
     NULL,                                  /* exit process */
-    NULL
+    NULL,
+    TN_MODULE_V1_PADDING
 };
 
 

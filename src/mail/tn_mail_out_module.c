@@ -198,7 +198,8 @@ tn_module_t  tn_mail_out_module = {
     tn_mail_out_init_module,               /* init module */
     tn_mail_out_init_process,              /* init process */
     tn_mail_out_exit_process,              /* exit process */
-    NULL
+    NULL,
+    TN_MODULE_V1_PADDING
 };
 
 

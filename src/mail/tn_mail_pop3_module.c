@@ -84,7 +84,8 @@ tn_module_t  tn_mail_pop3_module = {
     NULL,
     NULL,
     NULL,
-    NULL
+    NULL,
+    TN_MODULE_V1_PADDING
 };
 
 

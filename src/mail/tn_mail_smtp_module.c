@@ -195,7 +195,8 @@ tn_module_t  tn_mail_smtp_module = {
     tn_mail_smtp_transcript_init_module,  /* init module */
     NULL,
     NULL,
-    NULL
+    NULL,
+    TN_MODULE_V1_PADDING
 };
 
 

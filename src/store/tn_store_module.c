@@ -99,7 +99,8 @@ tn_module_t  tn_store_module = {
     tn_store_init_module,
     NULL,
     NULL,
-    NULL
+    NULL,
+    TN_MODULE_V1_PADDING
 };
 
 
