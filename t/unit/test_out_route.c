@@ -497,7 +497,7 @@ static tn_command_t  tn_test_commands[] = {
 
 static tn_module_t  tn_test_module = {
     TN_MODULE_V1, "tn_test_module", NULL, tn_test_commands,
-    TN_CORE_MODULE, NULL, NULL, NULL, NULL
+    TN_CORE_MODULE, NULL, NULL, NULL, NULL, TN_MODULE_V1_PADDING
 };
 
 static tn_module_t  *tn_test_modules[] = { &tn_test_module, NULL };
