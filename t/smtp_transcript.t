@@ -391,15 +391,15 @@ rename("$dir/logs/transcript.log", "$dir/logs/transcript.old")
 my ($rc) = $t->tern('-s', 'reopen');
 is($rc, 0, 'tern -s reopen');
 
-# the master, then the worker
+# the master, the worker and the housekeeper
 
 my $reopened = 0;
 for (1 .. 50) {
     $reopened = () = slurp('logs/error.log') =~ /reopening logs/g;
-    last if $reopened >= 2;
+    last if $reopened >= 3;
     select undef, undef, undef, 0.1;
 }
-is($reopened, 2, 'master and worker reopened');
+is($reopened, 3, 'master, worker and housekeeper reopened');
 
 $out = `printf 'EHLO reopen.test\\nQUIT\\n' | timeout 10 openssl s_client \\
     -starttls smtp -connect 127.0.0.1:$sub -crlf -quiet -ign_eof 2>&1`;

@@ -248,7 +248,13 @@ tn_show_version_info(void)
             "       tern [-p prefix] [-c filename] queue flush [ID]|"
             "hold ID|release ID|delete ID" TN_LINEFEED
             "       tern [-p prefix] [-c filename] mx list|clear [DOMAIN]"
-            TN_LINEFEED TN_LINEFEED
+            TN_LINEFEED
+            "       tern [-p prefix] [-c filename] dkim keygen DOMAIN "
+            "SELECTOR [rsa|ed25519] [FILE]" TN_LINEFEED
+            "       tern [-p prefix] [-c filename] spf IP SENDER HELO|spf -"
+            TN_LINEFEED
+            "       tern [-p prefix] [-c filename] dmarc report "
+            "[--date YYYY-MM-DD] [--dry-run DIR]" TN_LINEFEED TN_LINEFEED
             "Options:" TN_LINEFEED
             "  -?,-h         : this help" TN_LINEFEED
             "  -v, -V        : show version, build and features, and exit"
@@ -269,7 +275,17 @@ tn_show_version_info(void)
     }
 
     tn_write_stderr("built with " OPENSSL_VERSION_TEXT TN_LINEFEED);
-    tn_write_stdout("features: smtp pop3 imap ssl resolver" TN_LINEFEED);
+    tn_write_stdout("features: smtp pop3 imap ssl resolver"
+#ifdef TN_MODULE_LUA
+                    " lua"
+#endif
+#ifdef TN_MODULE_DKIM
+                    " dkim"
+#endif
+#ifdef TN_MODULE_DMARC
+                    " dmarc"
+#endif
+                    TN_LINEFEED);
 }
 
 

@@ -94,6 +94,8 @@ tn_int_t tn_del_conn(tn_connection_t *c, tn_uint_t flags);
 /* registers fd for readability only (eventfd, c-ares sockets) */
 tn_int_t tn_epoll_add_fd(tn_connection_t *c, uint32_t events);
 tn_int_t tn_epoll_mod_fd(tn_connection_t *c, uint32_t events);
+/* closes the epoll descriptor (the end of a process's event loop) */
+void tn_epoll_done(tn_cycle_t *cycle);
 tn_int_t tn_process_events(tn_cycle_t *cycle, tn_msec_t timer,
     tn_uint_t flags);
 

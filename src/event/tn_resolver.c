@@ -1076,6 +1076,9 @@ tn_resolve_name(tn_resolver_ctx_t *ctx)
     if (ctx->type == TN_RESOLVE_PTR) {
         n = tn_resolver_make_ptr(&ctx->name, key + tlen);
 
+    } else if (ctx->any_name) {
+        n = tn_resolver_make_any_name(&ctx->name, key + tlen);
+
     } else {
         n = tn_resolver_make_name(&ctx->name, key + tlen);
     }
@@ -1467,4 +1470,74 @@ tn_resolver_cache_delete(tn_resolver_t *r, tn_resolver_node_t *node)
     r->cache_size -= node->size;
 
     tn_free(node);
+}
+
+
+static tn_uint_t  tn_resolver_cli;   /* 1: events set up, 2: resolver too */
+
+
+tn_resolver_t *
+tn_resolver_cli_start(tn_cycle_t *cycle)
+{
+    tn_resolver_t  *r;
+
+    if (tn_resolver_cli) {
+        return tn_resolver_cli == 2 ? tn_resolver_get(cycle) : NULL;
+    }
+
+    /*
+     * The listening sockets of the configuration were never opened in an
+     * admin command (fd -1): the event setup must not take them on.
+     */
+    cycle->listening.nelts = 0;
+
+    if (tn_event_core_module.init_process(cycle) != TN_OK) {
+        tn_write_stderr("tern: the event loop could not be set up"
+                        TN_LINEFEED);
+        return NULL;
+    }
+
+    tn_resolver_cli = 1;
+
+    if (tn_resolver_module.init_process(cycle) != TN_OK) {
+        tn_write_stderr("tern: the resolver could not be set up"
+                        TN_LINEFEED);
+        return NULL;
+    }
+
+    tn_resolver_cli = 2;
+
+    r = tn_resolver_get(cycle);
+    if (r == NULL) {
+        tn_write_stderr("tern: no \"resolver\" is configured" TN_LINEFEED);
+    }
+
+    return r;
+}
+
+
+void
+tn_resolver_cli_stop(tn_cycle_t *cycle)
+{
+    if (tn_resolver_cli == 2) {
+        tn_resolver_module.exit_process(cycle);
+    }
+
+    if (tn_resolver_cli) {
+        tn_epoll_done(cycle);
+
+        tn_free(cycle->files);
+        tn_free(cycle->connections);
+        tn_free(cycle->read_events);
+        tn_free(cycle->write_events);
+
+        cycle->files = NULL;
+        cycle->connections = NULL;
+        cycle->read_events = NULL;
+        cycle->write_events = NULL;
+        cycle->free_connections = NULL;
+        cycle->free_connection_n = 0;
+    }
+
+    tn_resolver_cli = 0;
 }

@@ -84,6 +84,13 @@ struct tn_resolver_ctx_s {
     void                *query;      /* the c-ares query in flight */
     unsigned             pending:1;  /* started, handler not yet called */
     unsigned             done:1;     /* the handler was called */
+
+    /*
+     * Set by the caller: the name may hold any printable ASCII byte or
+     * space but the backslash (SPF targets are macro expansions, RFC 7208
+     * 7.3), not only host-name bytes.
+     */
+    unsigned             any_name:1;
 };
 
 
@@ -113,6 +120,18 @@ tn_int_t tn_resolve_name(tn_resolver_ctx_t *ctx);
 void tn_resolve_done(tn_resolver_ctx_t *ctx);
 
 char *tn_resolver_strerror(tn_int_t err);
+
+/*
+ * An admin command that needs DNS ("tern spf", "tern dmarc report"):
+ * sets up the event loop and the resolver of the configuration in the
+ * command's own process (no listening sockets are taken on), so that
+ * lookups run with tn_process_events_and_timers().  Returns the
+ * resolver, or NULL when none is configured or the setup failed (said
+ * on stderr).  tn_resolver_cli_stop() releases what the setup made, as
+ * a worker's exit would; it may be called after a failed start.
+ */
+tn_resolver_t *tn_resolver_cli_start(tn_cycle_t *cycle);
+void tn_resolver_cli_stop(tn_cycle_t *cycle);
 
 
 extern tn_module_t  tn_resolver_module;

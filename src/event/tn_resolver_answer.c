@@ -48,6 +48,8 @@ static uint32_t tn_resolver_answer_ttl(u_char *abuf, size_t alen);
 static u_char *tn_resolver_skip_name(u_char *p, u_char *last);
 
 static u_char *tn_resolver_copy_str(u_char *p, tn_str_t *dst, tn_str_t *src);
+static ssize_t tn_resolver_qname(tn_str_t *name, u_char *dst,
+    tn_uint_t any);
 
 
 tn_int_t
@@ -99,6 +101,26 @@ tn_resolver_status(int status)
 ssize_t
 tn_resolver_make_name(tn_str_t *name, u_char *dst)
 {
+    return tn_resolver_qname(name, dst, 0);
+}
+
+
+/*
+ * The same for a name that is not a host name (an SPF target): any
+ * printable ASCII byte or SP but the backslash, which c-ares would read
+ * as an escape; "." only between labels of 1 to 63 bytes.
+ */
+
+ssize_t
+tn_resolver_make_any_name(tn_str_t *name, u_char *dst)
+{
+    return tn_resolver_qname(name, dst, 1);
+}
+
+
+static ssize_t
+tn_resolver_qname(tn_str_t *name, u_char *dst, tn_uint_t any)
+{
     u_char  ch;
     size_t  i, len, label;
 
@@ -127,8 +149,9 @@ tn_resolver_make_name(tn_str_t *name, u_char *dst)
             continue;
         }
 
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
-              || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
+        if (any ? (ch < 0x20 || ch > 0x7e || ch == '\\')
+                : !((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+                    || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
         {
             return TN_ERROR;
         }

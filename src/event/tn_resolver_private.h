@@ -51,6 +51,8 @@ tn_int_t tn_resolver_status(int status);
  */
 ssize_t tn_resolver_make_name(tn_str_t *name, u_char *dst);
 ssize_t tn_resolver_make_ptr(tn_str_t *addr, u_char *dst);
+/* as tn_resolver_make_name(), any printable ASCII or SP but backslash */
+ssize_t tn_resolver_make_any_name(tn_str_t *name, u_char *dst);
 
 /* parses an answer of c-ares into a, allocating from pool */
 tn_int_t tn_resolver_parse(tn_pool_t *pool, tn_uint_t type, u_char *abuf,

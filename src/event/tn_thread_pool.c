@@ -285,7 +285,8 @@ tn_thread_pool_init_worker(tn_cycle_t *cycle)
     tn_connection_t        *c;
     tn_thread_pool_conf_t  *tcf;
 
-    if (tn_process != TN_PROCESS_WORKER) {
+    /* the workers and the housekeeper */
+    if (tn_process != TN_PROCESS_WORKER && tn_process != TN_PROCESS_HELPER) {
         return TN_OK;
     }
 

@@ -329,6 +329,25 @@ typedef void (*tn_mail_auth_done_pt)(tn_mail_session_t *s, tn_int_t rc);
 tn_int_t tn_mail_auth(tn_mail_session_t *s, tn_str_t *login,
     tn_str_t *passwd, tn_mail_auth_done_pt done);
 
+/*
+ * The login phase (the lua module sets the hook in its workers; NULL:
+ * none).  tn_mail_auth() calls hook(s, name, done) before the store
+ * lookup, never with the password.  The hook returns TN_AGAIN (done will
+ * be called later from the event loop, unless the session closes first:
+ * the hook's owner sees to that), TN_DECLINED (no script for this
+ * session: go on with name) or TN_ERROR (go on with name).  done(s, rc,
+ * name): TN_OK, name is the login to check (a new one, or the one given
+ * when the script kept it or failed); TN_DECLINED, the script refused
+ * the login (name is the one given): it fails like a wrong password.
+ * name is valid during the call to done only.
+ */
+typedef void (*tn_mail_login_done_pt)(tn_mail_session_t *s, tn_int_t rc,
+    tn_str_t *name);
+typedef tn_int_t (*tn_mail_login_hook_pt)(tn_mail_session_t *s,
+    tn_str_t *name, tn_mail_login_done_pt done);
+
+extern tn_mail_login_hook_pt  tn_mail_login_hook;
+
 
 /*
  * Connection limits (tn_mail_limit.c).  tn_mail_limit_init_module()

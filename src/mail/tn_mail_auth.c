@@ -38,6 +38,13 @@
  * user or changing a password takes effect on logins within 60 s at the
  * latest.
  *
+ * The login phase (tn_mail_login_hook, set by the lua module) runs
+ * after the address block and the length checks, before the cache and
+ * the store: it gets the name only; the password waits in the state
+ * (zeroed after the check, or when the session closes).  A refusal is
+ * a failure like a wrong password; a script that fails leaves the name
+ * as given.
+ *
  * done() is always called from the event loop, never from inside
  * tn_mail_auth(), so that callers need not expect re-entry.
  */
@@ -83,6 +90,9 @@ typedef struct {
     tn_mail_auth_done_pt     done;
     tn_int_t                 rc;
     tn_uint_t                busy;
+    /* kept while the login phase runs (tn_mail_login_hook), then zeroed */
+    size_t                   passwd_len;
+    u_char                   passwd[TN_STORE_PASSWORD_MAX];
 } tn_mail_auth_state_t;
 
 
@@ -101,6 +111,10 @@ typedef struct {
 } tn_mail_auth_task_t;
 
 
+static tn_int_t tn_mail_auth_check(tn_mail_session_t *s,
+    tn_mail_auth_state_t *st, tn_str_t *login, tn_str_t *passwd);
+static void tn_mail_auth_login_done(tn_mail_session_t *s, tn_int_t rc,
+    tn_str_t *name);
 static tn_int_t tn_mail_auth_init_worker(tn_log_t *log);
 static tn_int_t tn_mail_auth_post(tn_mail_session_t *s,
     tn_mail_auth_state_t *st, u_char *addr, size_t len, tn_str_t *passwd,
@@ -137,6 +151,8 @@ static tn_hash_t  tn_mail_auth_penalties;
 static tn_hash_t  tn_mail_auth_cache;
 static tn_hash_t  tn_mail_auth_accounts;
 
+tn_mail_login_hook_pt  tn_mail_login_hook;
+
 
 tn_int_t
 tn_mail_auth(tn_mail_session_t *s, tn_str_t *login, tn_str_t *passwd,
@@ -145,8 +161,6 @@ tn_mail_auth(tn_mail_session_t *s, tn_str_t *login, tn_str_t *passwd,
     tn_int_t               rc;
     tn_connection_t       *c;
     tn_mail_auth_state_t  *st;
-    u_char                 addr[TN_STORE_ADDRESS_MAX + 1];
-    u_char                 key[TN_MAIL_AUTH_KEY_LEN];
 
     c = s->connection;
     rc = TN_ERROR;
@@ -182,6 +196,86 @@ tn_mail_auth(tn_mail_session_t *s, tn_str_t *login, tn_str_t *passwd,
         goto done;
     }
 
+    if (tn_mail_login_hook) {
+
+        /* the login phase sees the name only; the password waits here */
+
+        tn_memcpy(st->passwd, passwd->data, passwd->len);
+        st->passwd_len = passwd->len;
+
+        if (tn_mail_login_hook(s, login, tn_mail_auth_login_done)
+            == TN_AGAIN)
+        {
+            st->busy = 1;
+            rc = TN_OK;
+            goto done;
+        }
+
+        tn_explicit_memzero(st->passwd, st->passwd_len);
+        st->passwd_len = 0;
+    }
+
+    rc = tn_mail_auth_check(s, st, login, passwd);
+
+done:
+
+    tn_explicit_memzero(passwd->data, passwd->len);
+
+    return rc;
+}
+
+
+/* the login phase answered (a name that passed the checks above) */
+
+static void
+tn_mail_auth_login_done(tn_mail_session_t *s, tn_int_t rc, tn_str_t *name)
+{
+    tn_str_t               passwd;
+    tn_mail_auth_state_t  *st;
+
+    st = tn_mail_auth_get_state(s);
+    if (st == NULL) {
+        /* cannot happen: the state is found, not made, here */
+        return;
+    }
+
+    passwd.data = st->passwd;
+    passwd.len = st->passwd_len;
+
+    if (rc == TN_DECLINED || name->len == 0
+        || name->len > TN_STORE_ADDRESS_MAX)
+    {
+        /* refused: a failure like a wrong password, counted, delayed */
+        tn_mail_auth_fail(s, st, name->data,
+                          tn_min(name->len, TN_STORE_ADDRESS_MAX));
+
+    } else if (tn_mail_auth_check(s, st, name, &passwd) != TN_OK) {
+        st->busy = 1;
+        tn_mail_auth_finish(st, TN_ERROR, 0);
+    }
+
+    tn_explicit_memzero(st->passwd, sizeof(st->passwd));
+    st->passwd_len = 0;
+}
+
+
+/*
+ * The cache, the lock of the name, then the store in the thread pool:
+ * TN_OK when done will be called, TN_ERROR (st->busy cleared) when not.
+ */
+
+static tn_int_t
+tn_mail_auth_check(tn_mail_session_t *s, tn_mail_auth_state_t *st,
+    tn_str_t *login, tn_str_t *passwd)
+{
+    tn_int_t          rc;
+    tn_connection_t  *c;
+    u_char            addr[TN_STORE_ADDRESS_MAX + 1];
+    u_char            key[TN_MAIL_AUTH_KEY_LEN];
+
+    c = s->connection;
+    rc = TN_ERROR;
+
     tn_strlow(addr, login->data, login->len);
 
     if (tn_mail_auth_key(addr, login->len, passwd, key) != TN_OK) {
@@ -215,7 +309,6 @@ tn_mail_auth(tn_mail_session_t *s, tn_str_t *login, tn_str_t *passwd,
 done:
 
     tn_explicit_memzero(key, sizeof(key));
-    tn_explicit_memzero(passwd->data, passwd->len);
 
     return rc;
 }
@@ -331,6 +424,8 @@ static void
 tn_mail_auth_cleanup(void *data)
 {
     tn_mail_auth_state_t  *st = data;
+
+    tn_explicit_memzero(st->passwd, sizeof(st->passwd));
 
     if (st->event.timer_set) {
         tn_event_del_timer(&st->event);

@@ -14,6 +14,7 @@
 #include <tn_mail.h>
 #include <tn_store_queue.h>
 #include <tn_store_rules.h>
+#include <tn_mail_check.h>
 
 
 /* the reply buffer; a round of pipelined commands stops below the reserve */
@@ -103,7 +104,9 @@ typedef enum {
     /* the credentials are checked (tn_mail_auth()); nothing is read */
     tn_smtp_state_auth,
     /* BDAT chunks were accepted: more BDAT, or RSET, NOOP, QUIT */
-    tn_smtp_state_bdat
+    tn_smtp_state_bdat,
+    /* the message checks' end() run (tn_mail_msg_end); nothing is read */
+    tn_smtp_state_check
 } tn_mail_smtp_state_e;
 
 #define TN_SMTP_STATE_BIT(st)      (1 << (st))
@@ -182,6 +185,9 @@ typedef struct {
     off_t                   header_lines;
     /* BDAT: the chunk octets accepted so far */
     off_t                   chunked;
+
+    /* the message checks (tn_mail_check.h), NULL when none is active */
+    tn_mail_msg_t          *msg;
 } tn_mail_smtp_tx_t;
 
 
@@ -265,11 +271,14 @@ struct tn_mail_smtp_delivery_s {
 tn_mail_smtp_delivery_t *tn_mail_smtp_deliver(tn_mail_session_t *s,
     char *spool_path, off_t size, off_t vsize, tn_store_user_t *rcpts,
     tn_uint_t nrcpts, tn_store_queue_env_t *queue,
-    tn_mail_smtp_delivered_pt done);
+    tn_mail_smtp_delivered_pt done, tn_store_edit_t *edits,
+    tn_uint_t nedits, tn_uint_t junk);
 /*
  * queue: NULL, or a tn_alloc()ed envelope for the remote recipients that
  * the item takes over on success (freed with it); on NULL the caller
- * still owns it.
+ * still owns it.  edits: nedits changes of the spool file (copied with
+ * their data into the item), or NULL; junk: the local copies go to the
+ * Junk mailbox (tn_store_delivery_t).
  */
 
 

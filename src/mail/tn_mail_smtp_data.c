@@ -46,6 +46,11 @@ static void tn_mail_smtp_spool_write(tn_mail_smtp_tx_t *tx, tn_log_t *log);
 static void tn_mail_smtp_data_end(tn_mail_session_t *s, tn_connection_t *c);
 static tn_int_t tn_mail_smtp_data_check(tn_mail_session_t *s,
     tn_connection_t *c);
+static void tn_mail_smtp_checked(tn_mail_msg_t *msg);
+static tn_int_t tn_mail_smtp_data_deliver(tn_mail_session_t *s,
+    tn_connection_t *c, tn_uint_t junk);
+static tn_int_t tn_mail_smtp_edits(tn_mail_smtp_tx_t *tx,
+    tn_store_edit_t **edits, tn_uint_t *nedits);
 static void tn_mail_smtp_delivered(tn_mail_session_t *s,
     tn_store_delivery_t *d);
 
@@ -581,6 +586,12 @@ tn_mail_smtp_spool_text(tn_mail_session_t *s, tn_connection_t *c)
     /* loop detection: the Received and Delivered-To headers */
     tn_mail_smtp_scan_header(tx, written, tx->spool_buf->last);
 
+    if (tx->msg) {
+        /* a failed hook has set the verdict (451): read on */
+        (void) tn_mail_msg_text(tx->msg, written,
+                                tx->spool_buf->last - written);
+    }
+
     if (rc == TN_DONE || tx->spool_buf->last == tx->spool_buf->end) {
         tn_mail_smtp_spool_write(tx, c->log);
     }
@@ -626,11 +637,8 @@ tn_mail_smtp_spool_write(tn_mail_smtp_tx_t *tx, tn_log_t *log)
 static void
 tn_mail_smtp_data_end(tn_mail_session_t *s, tn_connection_t *c)
 {
-    off_t                     size, vsize;
-    tn_store_queue_env_t     *env;
     tn_mail_smtp_tx_t        *tx;
     tn_mail_smtp_session_t   *sctx;
-    tn_mail_smtp_delivery_t  *item;
 
     sctx = s->data;
     tx = sctx->tx;
@@ -661,10 +669,110 @@ tn_mail_smtp_data_end(tn_mail_session_t *s, tn_connection_t *c)
         goto next;
     }
 
+    if (tx->msg) {
+        /* the checks decide; the input waits in s->buffer meanwhile */
+        tn_mail_smtp_enter_state(s, tn_smtp_state_check);
+        c->log->action = "checking a message";
+
+        tn_mail_msg_end(tx->msg, tn_mail_smtp_checked, s);
+        return;
+    }
+
+    if (tn_mail_smtp_data_deliver(s, c, 0) == TN_OK) {
+        return;
+    }
+
+next:
+
+    tn_mail_smtp_tx_reset(s);
+    tn_mail_smtp_enter_state(s, tn_smtp_state_idle);
+    tn_mail_smtp_process(s, c);
+}
+
+
+/* the checks are over (from a posted event): their verdict */
+static void
+tn_mail_smtp_checked(tn_mail_msg_t *msg)
+{
+    tn_connection_t    *c;
+    tn_mail_session_t  *s;
+    tn_mail_smtp_tx_t  *tx;
+
+    s = msg->data;
+    c = s->connection;
+    tx = ((tn_mail_smtp_session_t *) s->data)->tx;
+
+    switch (msg->verdict) {
+
+    case TN_MAIL_VERDICT_REJECT:
+    case TN_MAIL_VERDICT_DEFER:
+        if (msg->reply.len < 4) {
+            /* a check set the verdict but no reply */
+            if (msg->verdict == TN_MAIL_VERDICT_REJECT) {
+                tn_str_set(&msg->reply, "550 5.7.1 Message rejected");
+
+            } else {
+                tn_str_set(&msg->reply, "451 4.3.0 Error: try again later");
+            }
+        }
+
+        tn_log_error(TN_LOG_INFO, c->log, 0, "message %s rejected: %V",
+                     tx->id, &msg->reply);
+        tn_mail_smtp_reply(s, "%V", &msg->reply);
+        break;
+
+    case TN_MAIL_VERDICT_QUARANTINE:
+        tn_log_error(TN_LOG_INFO, c->log, 0, "message %s quarantined: %V",
+                     tx->id, &msg->reply);
+
+        /* fall through */
+
+    default:
+        if (tn_mail_smtp_data_deliver(s, c,
+                                      msg->verdict
+                                      == TN_MAIL_VERDICT_QUARANTINE)
+            == TN_OK)
+        {
+            return;
+        }
+
+        break;
+    }
+
+    tn_mail_smtp_tx_reset(s);
+    tn_mail_smtp_enter_state(s, tn_smtp_state_idle);
+    tn_mail_smtp_process(s, c);
+}
+
+
+/*
+ * Hands the closed spool file to the group commit: TN_OK (the session
+ * waits in tn_smtp_state_deliver) or TN_DECLINED (replied).
+ */
+static tn_int_t
+tn_mail_smtp_data_deliver(tn_mail_session_t *s, tn_connection_t *c,
+    tn_uint_t junk)
+{
+    off_t                     size, vsize;
+    tn_uint_t                 nedits;
+    tn_store_edit_t          *edits;
+    tn_store_queue_env_t     *env;
+    tn_mail_smtp_tx_t        *tx;
+    tn_mail_smtp_session_t   *sctx;
+    tn_mail_smtp_delivery_t  *item;
+
+    sctx = s->data;
+    tx = sctx->tx;
+
     /* each line of the Received header is a CRLF on the wire */
 
     size = tx->header_size + tx->dp.size;
     vsize = tx->dp.vsize + tx->header_size + tx->header_lines;
+
+    if (tn_mail_smtp_edits(tx, &edits, &nedits) != TN_OK) {
+        tn_mail_smtp_reply(s, "451 4.3.0 Error: queue file write error");
+        return TN_DECLINED;
+    }
 
     env = NULL;
 
@@ -672,19 +780,20 @@ tn_mail_smtp_data_end(tn_mail_session_t *s, tn_connection_t *c)
         env = tn_mail_smtp_queue_env(s, tx);
         if (env == NULL) {
             tn_mail_smtp_reply(s, "451 4.3.0 Error: queue file write error");
-            goto next;
+            return TN_DECLINED;
         }
     }
 
     item = tn_mail_smtp_deliver(s, tx->spool_path, size, vsize, tx->rcpts,
-                                tx->nrcpts, env, tn_mail_smtp_delivered);
+                                tx->nrcpts, env, tn_mail_smtp_delivered,
+                                edits, nedits, junk);
     if (item == NULL) {
         if (env) {
             tn_free(env);
         }
 
         tn_mail_smtp_reply(s, "451 4.3.0 Error: queue file write error");
-        goto next;
+        return TN_DECLINED;
     }
 
     /* the batch unlinks the spool file now */
@@ -696,13 +805,89 @@ tn_mail_smtp_data_end(tn_mail_session_t *s, tn_connection_t *c)
 
     c->log->action = "delivering a message";
 
-    return;
+    return TN_OK;
+}
 
-next:
 
-    tn_mail_smtp_tx_reset(s);
-    tn_mail_smtp_enter_state(s, tn_smtp_state_idle);
-    tn_mail_smtp_process(s, c);
+/*
+ * The checks' changes as spool file edits: their header fields in one
+ * insert after our Received header, then the cuts (text offsets, so
+ * after it too).
+ */
+static tn_int_t
+tn_mail_smtp_edits(tn_mail_smtp_tx_t *tx, tn_store_edit_t **edits,
+    tn_uint_t *nedits)
+{
+    u_char             *p;
+    size_t              size;
+    tn_uint_t           i, n;
+    tn_str_t           *f;
+    tn_store_edit_t    *e;
+    tn_mail_msg_t      *msg;
+    tn_mail_msg_cut_t  *cut;
+
+    *edits = NULL;
+    *nedits = 0;
+
+    msg = tx->msg;
+
+    if (msg == NULL
+        || (msg->add_fields->nelts == 0 && msg->cuts->nelts == 0))
+    {
+        return TN_OK;
+    }
+
+    e = tn_pcalloc(tx->pool,
+                   (msg->cuts->nelts + 1) * sizeof(tn_store_edit_t));
+    if (e == NULL) {
+        return TN_ERROR;
+    }
+
+    n = 0;
+    f = msg->add_fields->elts;
+
+    if (msg->add_fields->nelts) {
+        size = 0;
+
+        for (i = 0; i < msg->add_fields->nelts; i++) {
+            size += f[i].len;
+        }
+
+        p = tn_pnalloc(tx->pool, size);
+        if (p == NULL) {
+            return TN_ERROR;
+        }
+
+        e[0].offset = tx->header_size;
+        e[0].data = p;
+        e[0].size = size;
+
+        for (i = 0; i < msg->add_fields->nelts; i++) {
+            p = tn_cpymem(p, f[i].data, f[i].len);
+        }
+
+        for (p = e[0].data; p < e[0].data + size; p++) {
+            if (*p == '\n') {
+                e[0].data_lines++;
+            }
+        }
+
+        n = 1;
+    }
+
+    cut = msg->cuts->elts;
+
+    for (i = 0; i < msg->cuts->nelts; i++) {
+        e[n].offset = tx->header_size + cut[i].offset;
+        e[n].len = cut[i].len;
+        e[n].lines = cut[i].lines;
+        n++;
+    }
+
+    *edits = e;
+    *nedits = n;
+
+    return TN_OK;
 }
 
 

@@ -50,10 +50,13 @@ static tn_uint_t   tn_mail_smtp_in_flight;
 tn_mail_smtp_delivery_t *
 tn_mail_smtp_deliver(tn_mail_session_t *s, char *spool_path, off_t size,
     off_t vsize, tn_store_user_t *rcpts, tn_uint_t nrcpts,
-    tn_store_queue_env_t *queue, tn_mail_smtp_delivered_pt done)
+    tn_store_queue_env_t *queue, tn_mail_smtp_delivered_pt done,
+    tn_store_edit_t *edits, tn_uint_t nedits, tn_uint_t junk)
 {
+    u_char                   *p;
     size_t                    len;
     tn_log_t                 *log;
+    tn_uint_t                 i;
     tn_mail_smtp_delivery_t  *item;
 
     log = tn_cycle->log;
@@ -65,6 +68,13 @@ tn_mail_smtp_deliver(tn_mail_session_t *s, char *spool_path, off_t size,
 
     len = sizeof(tn_mail_smtp_delivery_t)
           + nrcpts * (sizeof(tn_store_user_t) + sizeof(uint32_t));
+
+    /* the edits and their data follow, aligned after the uids */
+    len = tn_align(len, sizeof(off_t)) + nedits * sizeof(tn_store_edit_t);
+
+    for (i = 0; i < nedits; i++) {
+        len += edits[i].size;
+    }
 
     item = tn_alloc(len, s->connection->log);
     if (item == NULL) {
@@ -91,6 +101,25 @@ tn_mail_smtp_deliver(tn_mail_session_t *s, char *spool_path, off_t size,
     /* no local recipients: rcpts may be NULL (remote ones only) */
     if (nrcpts) {
         tn_memcpy(item->d.rcpts, rcpts, nrcpts * sizeof(tn_store_user_t));
+    }
+
+    item->d.junk = junk ? 1 : 0;
+
+    if (nedits) {
+        item->d.edits = (tn_store_edit_t *)
+            tn_align_ptr(item->d.uids + nrcpts, sizeof(off_t));
+        item->d.nedits = nedits;
+
+        p = (u_char *) (item->d.edits + nedits);
+
+        for (i = 0; i < nedits; i++) {
+            item->d.edits[i] = edits[i];
+
+            if (edits[i].size) {
+                item->d.edits[i].data = p;
+                p = tn_cpymem(p, edits[i].data, edits[i].size);
+            }
+        }
     }
 
     tn_queue_insert_tail(&tn_mail_smtp_pending, &item->queue);

@@ -64,6 +64,8 @@ typedef struct {
 
 static tn_int_t tn_mail_smtp_spool_room(tn_mail_session_t *s,
     tn_connection_t *c, off_t size);
+static void tn_mail_smtp_mail_accept(tn_mail_session_t *s,
+    tn_connection_t *c);
 static tn_int_t tn_mail_smtp_sender_check(tn_mail_session_t *s,
     tn_connection_t *c);
 static void tn_mail_smtp_sender_thread(void *data, tn_log_t *log);
@@ -170,11 +172,60 @@ tn_mail_smtp_mail(tn_mail_session_t *s, tn_connection_t *c)
         return tn_mail_smtp_sender_check(s, c);
     }
 
+    tn_mail_smtp_mail_accept(s, c);
+
+    return TN_OK;
+}
+
+
+/*
+ * MAIL is accepted: the message checks start (tn_mail_check.h) and the
+ * 250 goes out, or the transaction ends with a 451 when they cannot.
+ */
+static void
+tn_mail_smtp_mail_accept(tn_mail_session_t *s, tn_connection_t *c)
+{
+    tn_mail_msg_t           *msg;
+    tn_mail_smtp_tx_t       *tx;
+    tn_mail_smtp_session_t  *sctx;
+
+    sctx = s->data;
+    tx = sctx->tx;
+
+    if (tn_mail_check_active()) {
+        msg = tn_mail_msg_create(tx->pool, s);
+        if (msg == NULL) {
+            goto failed;
+        }
+
+        tx->msg = msg;
+
+        msg->id.data = tx->id;
+        msg->id.len = TN_MAIL_SMTP_QUEUE_ID_LEN;
+        msg->from = tx->from;
+        msg->helo = sctx->helo;
+        msg->sockaddr = c->sockaddr;
+        msg->socklen = c->socklen;
+        msg->addr_text = c->addr_text;
+        msg->host = s->host;
+        msg->outgoing = tn_mail_smtp_may_relay(s) ? 1 : 0;
+
+        if (tn_mail_msg_mail(msg) != TN_OK) {
+            goto failed;
+        }
+    }
+
     tn_mail_smtp_reply(s, "250 2.1.0 Ok");
 
     tn_mail_smtp_enter_state(s, tn_smtp_state_mail);
 
-    return TN_OK;
+    return;
+
+failed:
+
+    /* the cleanup of the transaction pool calls the checks' cleanup() */
+    tn_mail_smtp_tx_reset(s);
+    tn_mail_smtp_reply(s, "451 4.3.0 Error: try again later");
 }
 
 
@@ -263,8 +314,7 @@ tn_mail_smtp_sender_done(tn_mail_session_t *s, tn_thread_task_t *task)
     switch (sd->rc) {
 
     case TN_OK:
-        tn_mail_smtp_reply(s, "250 2.1.0 Ok");
-        tn_mail_smtp_enter_state(s, tn_smtp_state_mail);
+        tn_mail_smtp_mail_accept(s, c);
         break;
 
     case TN_DECLINED:

@@ -166,7 +166,7 @@ static tn_mail_smtp_cmd_t  tn_mail_smtp_commands[] = {
 static char  *tn_mail_smtp_state_names[] = {
     "connect", "greeted", "idle", "mail", "rcpt", "data", "deliver",
     "starttls", "quit", "auth_plain", "auth_user", "auth_pass", "auth",
-    "bdat"
+    "bdat", "check"
 };
 
 #endif
@@ -1258,6 +1258,12 @@ static void
 tn_mail_smtp_tx_cleanup(void *data)
 {
     tn_mail_smtp_tx_t *tx = data;
+
+    /* the checks first: a waiting end() is cancelled, nothing calls back */
+    if (tx->msg) {
+        tn_mail_msg_cleanup(tx->msg);
+        tx->msg = NULL;
+    }
 
     if (tx->fd != TN_INVALID_FILE) {
         (void) close(tx->fd);

@@ -183,6 +183,20 @@ tn_fd_t tn_store_spool_create(tn_store_conf_t *conf, char *path,
 /* tn_store_queue.h */
 typedef struct tn_store_queue_env_s  tn_store_queue_env_t;
 
+/*
+ * A change of the spool file made at delivery: at offset (in the spool
+ * file) len bytes with lines LFs are left out, and size bytes of data
+ * with data_lines LFs are put in.
+ */
+typedef struct {
+    off_t             offset;
+    off_t             len;
+    off_t             lines;
+    u_char           *data;
+    size_t            size;
+    off_t             data_lines;
+} tn_store_edit_t;
+
 typedef struct {
     char              spool_path[PATH_MAX]; /* written, closed, not synced */
     off_t             size;          /* bytes on disk (LF line ends) */
@@ -202,6 +216,17 @@ typedef struct {
     tn_int_t          rc;            /* out: TN_OK or TN_ERROR */
     tn_err_t          err;           /* out: errno of the failure (ENOSPC:
                                         answer 452 4.3.1) */
+    /*
+     * The message checks' changes (tn_mail_check.h): nedits edits by
+     * offset, not overlapping, or NULL.  The delivery then writes an
+     * edited copy of the spool file beside it, fsyncs it and delivers
+     * that (to the local and the remote recipients); size and vsize are
+     * those of the spool file and are changed to the copy's.
+     */
+    tn_store_edit_t  *edits;
+    tn_uint_t         nedits;
+    /* the local copies go to each user's Junk (\Junk) mailbox */
+    unsigned          junk:1;
 } tn_store_delivery_t;
 
 /*

@@ -9,6 +9,7 @@
 #include <tn_store.h>
 #include <tn_store_db.h>
 #include <tn_store_queue.h>
+#include <tn_store_folder.h>
 #include <tn_mail_imap_msg.h>
 
 
@@ -27,6 +28,15 @@
  *      for a message whose local part failed),
  *   6. only then does a message count as delivered.
  * A message that fails at any step is removed from every new/ it reached.
+ *
+ * The message checks (tn_mail_check.h) may ask for edits: in step 1 the
+ * spool file is then copied with them into "<spool>.edit" (unchanged
+ * ranges with copy_file_range()), which is renamed over the spool file,
+ * so that every later step (the links, the queue) has the edited text.
+ * A quarantined message (d->junk) goes into the user's Junk mailbox:
+ * the folder with the \Junk special use, else "Junk", made when missing
+ * (with the special use); when that fails, into INBOX.  Its recipients
+ * are grouped apart from the same user's INBOX deliveries.
  */
 
 
@@ -44,6 +54,9 @@ typedef struct {
     tn_uint_t             last;
     unsigned              linked:1;        /* something went into new/ */
     unsigned              unlinked:1;      /* something was taken out */
+    unsigned              junk:1;          /* the Junk group of a user */
+    /* the Junk mailbox the fds are of, NULL: INBOX */
+    tn_store_mbox_ref_t  *mbox;
 } tn_store_dlv_dir_t;
 
 typedef struct {
@@ -87,7 +100,15 @@ static void tn_store_dlv_fail(tn_store_dlv_msg_t *m, tn_err_t err);
 static tn_int_t tn_store_dlv_prepare(tn_store_dlv_t *dl);
 static void tn_store_dlv_open_spool(tn_store_dlv_t *dl, tn_store_dlv_msg_t *m);
 static int tn_store_dlv_ref_cmp(const void *one, const void *two);
+static tn_int_t tn_store_dlv_edit(tn_store_dlv_t *dl,
+    tn_store_dlv_msg_t *m);
+static tn_int_t tn_store_copy_range(tn_fd_t in, off_t off, tn_fd_t out,
+    off_t len);
 static void tn_store_dlv_open_dirs(tn_store_dlv_t *dl);
+static tn_int_t tn_store_dlv_junk(tn_store_dlv_t *dl,
+    tn_store_dlv_dir_t *dir);
+static tn_int_t tn_store_dlv_junk_find(tn_store_dlv_t *dl,
+    tn_store_dlv_dir_t *dir, tn_store_db_t *db);
 static void tn_store_dlv_link(tn_store_dlv_t *dl, tn_store_dlv_msg_t *m);
 static void tn_store_dlv_sync_dirs(tn_store_dlv_t *dl);
 static void tn_store_dlv_index(tn_store_dlv_t *dl, tn_store_dlv_dir_t *dir);
@@ -104,6 +125,10 @@ static uint64_t  tn_store_counter;
 
 static const char  tn_store_uid_by_name_sql[] =
     "SELECT uid FROM messages WHERE mailbox_id = ?1 AND filename = ?2";
+
+static const char  tn_store_junk_sql[] =
+    "SELECT name FROM mailboxes WHERE (special & 255) = 4"
+    " AND dir IS NOT NULL ORDER BY id LIMIT 1";
 
 static const char  tn_store_dlv_insert_sql[] =
     "INSERT INTO messages (mailbox_id, uid, filename, size, vsize,"
@@ -357,9 +382,11 @@ tn_store_dlv_prepare(tn_store_dlv_t *dl)
 
         if (dl->ndirs == 0
             || strcmp(dl->dirs[dl->ndirs - 1].user->maildir,
-                      m->d->rcpts[dl->refs[k].rcpt].maildir) != 0)
+                      m->d->rcpts[dl->refs[k].rcpt].maildir) != 0
+            || dl->dirs[dl->ndirs - 1].junk != m->d->junk)
         {
             dl->dirs[dl->ndirs].user = &m->d->rcpts[dl->refs[k].rcpt];
+            dl->dirs[dl->ndirs].junk = m->d->junk;
             dl->dirs[dl->ndirs].first = k;
             dl->dirs[dl->ndirs].fds[0] = TN_INVALID_FILE;
             dl->dirs[dl->ndirs].fds[1] = TN_INVALID_FILE;
@@ -389,6 +416,12 @@ tn_store_dlv_ref_cmp(const void *one, const void *two)
 
     if (rc != 0) {
         return rc;
+    }
+
+    /* a user's Junk deliveries are a group of their own */
+
+    if (a->msg->d->junk != b->msg->d->junk) {
+        return a->msg->d->junk ? 1 : -1;
     }
 
     /* keep the delivery order within a user: UIDs follow it */
@@ -433,6 +466,10 @@ tn_store_dlv_open_spool(tn_store_dlv_t *dl, tn_store_dlv_msg_t *m)
                      m->d->spool_path, m->size, m->d->size);
     }
 
+    if (m->d->nedits && tn_store_dlv_edit(dl, m) != TN_OK) {
+        return;
+    }
+
     /* R5: a failed fsync() loses the data; it is never retried */
     if (fsync(m->fd) == -1) {
         tn_store_dlv_fail(m, tn_errno);
@@ -459,6 +496,180 @@ tn_store_dlv_open_spool(tn_store_dlv_t *dl, tn_store_dlv_msg_t *m)
 }
 
 
+/*
+ * The spool file with the edits of the message checks, into
+ * "<spool>.edit", renamed over the spool file; m->fd, m->size and the
+ * sizes of the delivery follow.  TN_OK, or TN_ERROR (the message failed).
+ */
+static tn_int_t
+tn_store_dlv_edit(tn_store_dlv_t *dl, tn_store_dlv_msg_t *m)
+{
+    off_t                 pos, size, vsize;
+    tn_fd_t               fd;
+    tn_err_t              err;
+    tn_uint_t             i;
+    tn_store_edit_t      *e;
+    tn_store_delivery_t  *d;
+    char                  path[PATH_MAX];
+
+    d = m->d;
+
+    if (tn_snprintf((u_char *) path, PATH_MAX, "%s.edit%Z",
+                    d->spool_path)
+        == (u_char *) path + PATH_MAX)
+    {
+        tn_store_dlv_fail(m, ENAMETOOLONG);
+        return TN_ERROR;
+    }
+
+    pos = 0;
+    size = m->size;
+    vsize = d->vsize;
+
+    for (i = 0; i < d->nedits; i++) {
+        e = &d->edits[i];
+
+        if (e->offset < pos || e->len < 0
+            || e->offset > m->size - e->len)
+        {
+            tn_store_dlv_fail(m, TN_EINVAL);
+            tn_log_error(TN_LOG_ERR, dl->log, 0,
+                         "store: invalid edit %ui of \"%s\" (%O+%O of %O)",
+                         i, d->spool_path, e->offset, e->len, m->size);
+            return TN_ERROR;
+        }
+
+        pos = e->offset + e->len;
+        size += (off_t) e->size - e->len;
+        vsize += (off_t) e->size + e->data_lines - e->len - e->lines;
+    }
+
+    fd = open(path, O_CREAT|O_EXCL|O_RDWR|O_NOFOLLOW|O_CLOEXEC, 0600);
+    if (fd == -1) {
+        err = tn_errno;
+        goto failed;
+    }
+
+    pos = 0;
+
+    for (i = 0; i < d->nedits; i++) {
+        e = &d->edits[i];
+
+        if (tn_store_copy_range(m->fd, pos, fd, e->offset - pos) != TN_OK
+            || (e->size
+                && tn_write_fd(fd, e->data, e->size) != (ssize_t) e->size))
+        {
+            err = tn_errno;
+            goto failed;
+        }
+
+        pos = e->offset + e->len;
+    }
+
+    if (tn_store_copy_range(m->fd, pos, fd, m->size - pos) != TN_OK) {
+        err = tn_errno;
+        goto failed;
+    }
+
+    /* the old text goes with its name; the fsync of step 1 is the copy's */
+
+    if (rename(path, d->spool_path) == -1
+        || lseek(fd, 0, SEEK_SET) == -1)
+    {
+        err = tn_errno;
+        goto failed;
+    }
+
+    close(m->fd);
+
+    m->fd = fd;
+    m->size = size;
+    d->size = size;
+    d->vsize = vsize;
+
+    return TN_OK;
+
+failed:
+
+    tn_store_dlv_fail(m, err);
+    tn_log_error(TN_LOG_ERR, dl->log, err,
+                 "store: editing \"%s\" into \"%s\" failed",
+                 d->spool_path, path);
+
+    if (fd != TN_INVALID_FILE) {
+        close(fd);
+        (void) unlink(path);
+    }
+
+    return TN_ERROR;
+}
+
+
+/*
+ * len bytes of in from off to the end of out: copy_file_range() (no
+ * copy through user space, a reflink where the file system has them),
+ * else pread() and write().  TN_OK, or TN_ERROR with errno set.
+ */
+static tn_int_t
+tn_store_copy_range(tn_fd_t in, off_t off, tn_fd_t out, off_t len)
+{
+    ssize_t  n;
+    u_char   buf[32768];
+
+    while (len > 0) {
+        n = copy_file_range(in, &off, out, NULL, (size_t) len, 0);
+
+        if (n > 0) {
+            len -= n;
+            continue;
+        }
+
+        if (n == 0) {
+            /* the file is shorter than it was */
+            errno = EIO;
+            return TN_ERROR;
+        }
+
+        if (errno == TN_EINTR) {
+            continue;
+        }
+
+        if (errno != TN_EXDEV && errno != ENOSYS && errno != TN_EINVAL
+            && errno != EOPNOTSUPP)
+        {
+            return TN_ERROR;
+        }
+
+        break;
+    }
+
+    while (len > 0) {
+        n = pread(in, buf, tn_min((off_t) sizeof(buf), len), off);
+
+        if (n == -1 && errno == TN_EINTR) {
+            continue;
+        }
+
+        if (n <= 0) {
+            if (n == 0) {
+                errno = EIO;
+            }
+
+            return TN_ERROR;
+        }
+
+        if (tn_write_fd(out, buf, n) != n) {
+            return TN_ERROR;
+        }
+
+        off += n;
+        len -= n;
+    }
+
+    return TN_OK;
+}
+
+
 static void
 tn_store_dlv_open_dirs(tn_store_dlv_t *dl)
 {
@@ -467,6 +678,10 @@ tn_store_dlv_open_dirs(tn_store_dlv_t *dl)
 
     for (i = 0; i < dl->ndirs; i++) {
         dir = &dl->dirs[i];
+
+        if (dir->junk && tn_store_dlv_junk(dl, dir) == TN_OK) {
+            continue;
+        }
 
         if (tn_store_maildir_open(dir->user, &dir->fds[0], &dir->fds[1],
                                   &dir->fds[2], NULL, NULL)
@@ -563,6 +778,139 @@ tn_store_dlv_link(tn_store_dlv_t *dl, tn_store_dlv_msg_t *m)
         r->in_new = 1;
         dir->linked = 1;
     }
+}
+
+
+/*
+ * The Junk group of a user: dir->mbox and the descriptors of the Maildir
+ * and of the folder's tmp/ and new/.  TN_OK; TN_DECLINED or TN_ERROR
+ * (logged): the group goes to INBOX.
+ */
+static tn_int_t
+tn_store_dlv_junk(tn_store_dlv_t *dl, tn_store_dlv_dir_t *dir)
+{
+    tn_fd_t         folder;
+    tn_int_t        rc;
+    tn_store_db_t  *db;
+
+    db = tn_store_index_open(dl->conf, dir->user, dl->log);
+    if (db == NULL) {
+        return TN_ERROR;
+    }
+
+    dir->mbox = tn_pcalloc(dl->pool, sizeof(tn_store_mbox_ref_t));
+    if (dir->mbox == NULL) {
+        return TN_ERROR;
+    }
+
+    rc = tn_store_dlv_junk_find(dl, dir, db);
+
+    if (rc == TN_OK) {
+        if (tn_store_maildir_open(dir->user, &dir->fds[0], NULL, NULL, NULL,
+                                  NULL)
+            != TN_OK)
+        {
+            rc = TN_ERROR;
+        }
+    }
+
+    if (rc == TN_OK) {
+        folder = openat(dir->fds[0], dir->mbox->dir,
+                        O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
+
+        if (folder != TN_INVALID_FILE) {
+            dir->fds[1] = openat(folder, "tmp",
+                                 O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
+            dir->fds[2] = openat(folder, "new",
+                                 O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
+            close(folder);
+        }
+
+        if (dir->fds[1] != TN_INVALID_FILE
+            && dir->fds[2] != TN_INVALID_FILE)
+        {
+            return TN_OK;
+        }
+
+        rc = TN_ERROR;
+    }
+
+    tn_log_error(TN_LOG_WARN, dl->log, tn_errno,
+                 "store: no Junk mailbox in \"%s\", a quarantined message "
+                 "goes to INBOX", dir->user->maildir);
+
+    tn_store_close_fds(dir->fds, 3);
+    dir->mbox = NULL;
+
+    return rc;
+}
+
+
+/* the \Junk mailbox, else "Junk" (made with that use when missing) */
+static tn_int_t
+tn_store_dlv_junk_find(tn_store_dlv_t *dl, tn_store_dlv_dir_t *dir,
+    tn_store_db_t *db)
+{
+    int                   rc;
+    size_t                len;
+    tn_int_t              found;
+    tn_str_t              name;
+    const char           *reason;
+    sqlite3_stmt         *stmt;
+    tn_store_mbox_ref_t  *ref;
+
+    ref = dir->mbox;
+
+    stmt = tn_store_db_stmt(db, tn_store_junk_sql, dl->log);
+    if (stmt == NULL) {
+        return TN_ERROR;
+    }
+
+    rc = sqlite3_step(stmt);
+
+    if (rc == SQLITE_ROW) {
+        len = sqlite3_column_bytes(stmt, 0);
+
+        if (len && len <= TN_STORE_MBOX_NAME_MAX) {
+            tn_memcpy(ref->name, sqlite3_column_text(stmt, 0), len);
+            ref->name_len = len;
+        }
+    }
+
+    sqlite3_reset(stmt);
+
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        tn_store_db_log(db, dl->log, rc, "finding the Junk mailbox");
+        return TN_ERROR;
+    }
+
+    if (ref->name_len == 0) {
+        tn_str_set(&name, "Junk");
+
+        if (tn_store_mbox_create(dl->conf, dir->user, &name,
+                                 TN_STORE_SPECIAL_JUNK, &reason, dl->log)
+            == TN_ERROR)
+        {
+            return TN_ERROR;
+        }
+
+        /* made now, or a "Junk" without the special use was there */
+
+        if (tn_store_mbox_name(&name, 0, ref, &reason) != TN_OK) {
+            return TN_ERROR;
+        }
+    }
+
+    found = tn_store_find_row(db, ref, dl->log);
+
+    if (found != TN_OK || !ref->folder
+        || tn_store_folder_dir_safe((u_char *) ref->dir,
+                                    strlen(ref->dir)) != TN_OK)
+    {
+        return TN_DECLINED;
+    }
+
+    return TN_OK;
 }
 
 
@@ -738,7 +1086,27 @@ tn_store_dlv_index_tx(tn_store_dlv_t *dl, tn_store_db_t *db,
         return rc;
     }
 
-    if (tn_store_inbox_get(db, dir->fds[0], &mr, &rc, dl->log) != TN_OK) {
+    if (dir->mbox) {
+        /* the Junk mailbox: its row now, under the write lock */
+        rc = SQLITE_ERROR;
+
+        if (tn_store_find_row(db, dir->mbox, dl->log) != TN_OK
+            || !dir->mbox->folder || dir->mbox->uidnext == 0)
+        {
+            tn_log_error(TN_LOG_ERR, dl->log, 0,
+                         "store: the Junk mailbox of \"%s\" is gone",
+                         dir->user->maildir);
+            goto failed;
+        }
+
+        mr.id = dir->mbox->id;
+        mr.uidvalidity = dir->mbox->uidvalidity;
+        mr.uidnext = dir->mbox->uidnext;
+        mr.highestmodseq = (int64_t) dir->mbox->highestmodseq;
+
+    } else if (tn_store_inbox_get(db, dir->fds[0], &mr, &rc, dl->log)
+               != TN_OK)
+    {
         goto failed;
     }
 

@@ -14,6 +14,7 @@
 
 #include <tn_store.h>
 #include <tn_store_db.h>
+#include <tn_store_imap.h>
 
 
 #define TEST_THREADS      2
@@ -1387,6 +1388,244 @@ test_utf8(tn_store_conf_t *conf, tn_log_t *log)
 }
 
 
+/* the only file in dir into buf (NUL-terminated); its name into name */
+static ssize_t
+read_only_file(const char *dir, char *buf, size_t size, char *name)
+{
+    int             fd;
+    DIR            *d;
+    ssize_t         n;
+    struct dirent  *de;
+    char            path[PATH_MAX + NAME_MAX + 2];
+
+    d = opendir(dir);
+    if (d == NULL) {
+        return -1;
+    }
+
+    n = -1;
+
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+
+        if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name)
+            >= (int) sizeof(path)
+            || snprintf(name, NAME_MAX + 1, "%s", de->d_name) > NAME_MAX)
+        {
+            break;
+        }
+
+        fd = open(path, O_RDONLY);
+        if (fd == -1) {
+            break;
+        }
+
+        n = read(fd, buf, size - 1);
+        close(fd);
+        buf[n > 0 ? n : 0] = '\0';
+        break;
+    }
+
+    closedir(d);
+
+    return n;
+}
+
+
+/*
+ * The message checks' edits at delivery (an insert after the Received
+ * header, cuts; sizes and names follow) and the Junk mailbox of a
+ * quarantined message.
+ */
+static void
+test_edits(tn_store_conf_t *conf, tn_log_t *log)
+{
+    char                  path[PATH_MAX + 32], got[1024], name[NAME_MAX + 1];
+    char                  want[128];
+    tn_str_t              junk;
+    uint32_t              uids[3][2];
+    tn_uint_t             i;
+    tn_pool_t            *pool;
+    const char           *reason;
+    tn_store_user_t       carol, pair[2];
+    tn_store_edit_t       e[3];
+    tn_store_delivery_t   d[3], *dp[3];
+    tn_store_mbox_info_t  info;
+
+    static const char  text[] =
+        "Received: r\n"
+        "Authentication-Results: ours; spf=pass\n"
+        "Subject: s\n"
+        "X-Forged: 1\n 2\n"
+        "\n"
+        "body\n";
+    static const char  ar[] = "Authentication-Results: ours;\n\tspf=fail\n";
+    static const char  expect[] =
+        "Received: r\n"
+        "Authentication-Results: ours;\n\tspf=fail\n"
+        "Subject: s\n"
+        "\n"
+        "body\n";
+
+    (void) tn_store_domain_add(conf, TEST_S("edit.test"), log);
+    tn_store_user_add(conf, TEST_S("carol@edit.test"), TEST_S("pw"), log);
+
+    if (tn_store_user_lookup(conf, TEST_S("carol@edit.test"), &carol, log)
+        != TN_OK)
+    {
+        ok(0, "edits: carol");
+        return;
+    }
+
+    /* an insert and a cut at the same offset, and one more cut */
+
+    tn_memzero(e, sizeof(e));
+    e[0].offset = 12;
+    e[0].data = (u_char *) ar;
+    e[0].size = sizeof(ar) - 1;
+    e[0].data_lines = 2;
+    e[1].offset = 12;
+    e[1].len = 39;
+    e[1].lines = 1;
+    e[2].offset = 12 + 39 + 11;
+    e[2].len = 15;
+    e[2].lines = 2;
+
+    for (i = 0; i < 3; i++) {
+        tn_memzero(&d[i], sizeof(tn_store_delivery_t));
+        d[i].internaldate = time(NULL);
+        d[i].nrcpts = 1;
+        d[i].rcpts = &carol;
+        d[i].uids = uids[i];
+        dp[i] = &d[i];
+    }
+
+    i = tn_store_spool_create(conf, d[0].spool_path, log);
+    (void) write(i, text, sizeof(text) - 1);
+    close(i);
+
+    d[0].size = sizeof(text) - 1;
+    d[0].vsize = vsize_of(text, sizeof(text) - 1);
+    d[0].edits = e;
+    d[0].nedits = 3;
+
+    tn_store_deliver(conf, dp, 1, log);
+
+    snprintf(path, sizeof(path), "%s/new", carol.maildir);
+    snprintf(want, sizeof(want), ",S=%d,W=%d", (int) sizeof(expect) - 1,
+             (int) vsize_of(expect, sizeof(expect) - 1));
+
+    ok(d[0].rc == TN_OK && read_only_file(path, got, sizeof(got), name) > 0
+       && strcmp(got, expect) == 0 && strstr(name, want) != NULL,
+       "edits: the delivered file has the insert, not the cuts; S= and W=");
+
+    ok(d[0].size == (off_t) sizeof(expect) - 1
+       && d[0].vsize == vsize_of(expect, sizeof(expect) - 1)
+       && db_count(carol.maildir, "SELECT size + 1000 * vsize FROM messages")
+          == (int64_t) (sizeof(expect) - 1
+                        + 1000 * vsize_of(expect, sizeof(expect) - 1)),
+       "edits: size and vsize follow, in the index too");
+
+    path_of(path, "spool");
+    ok(count_files(path) == 0, "edits: no spool file and no copy left");
+
+    /* an edit beyond the end fails the message, nothing is left */
+
+    i = tn_store_spool_create(conf, d[1].spool_path, log);
+    (void) write(i, text, sizeof(text) - 1);
+    close(i);
+
+    e[2].len = 1000;
+    d[1].size = sizeof(text) - 1;
+    d[1].vsize = vsize_of(text, sizeof(text) - 1);
+    d[1].edits = e;
+    d[1].nedits = 3;
+    dp[0] = &d[1];
+
+    tn_store_deliver(conf, dp, 1, log);
+
+    snprintf(path, sizeof(path), "%s/new", carol.maildir);
+    ok(d[1].rc == TN_ERROR && count_files(path) == 1,
+       "edits: an edit beyond the end fails the message");
+    path_of(path, "spool");
+    ok(count_files(path) == 0, "edits: nothing left in the spool");
+
+    /*
+     * Quarantine: one batch with a Junk message to carol (who never
+     * listed her mailboxes: no Junk folder yet) and bob, and an INBOX
+     * message to carol.
+     */
+
+    tn_store_user_add(conf, TEST_S("dave@edit.test"), TEST_S("pw"), log);
+
+    pair[0] = carol;
+
+    if (tn_store_user_lookup(conf, TEST_S("dave@edit.test"), &pair[1], log)
+        != TN_OK)
+    {
+        ok(0, "junk: dave");
+        return;
+    }
+
+    for (i = 0; i < 3; i++) {
+        tn_memzero(&d[i], sizeof(tn_store_delivery_t));
+
+        d[i].spool_path[0] = '\0';
+        (void) close(tn_store_spool_create(conf, d[i].spool_path, log));
+        write_file(d[i].spool_path, bodies[0], strlen(bodies[0]));
+
+        d[i].size = strlen(bodies[0]);
+        d[i].vsize = vsize_of(bodies[0], strlen(bodies[0]));
+        d[i].internaldate = time(NULL);
+        d[i].uids = uids[i];
+        dp[i] = &d[i];
+    }
+
+    d[0].junk = 1;
+    d[0].nrcpts = 2;
+    d[0].rcpts = pair;
+    d[1].nrcpts = 1;
+    d[1].rcpts = &carol;
+    d[2].junk = 1;
+    d[2].nrcpts = 1;
+    d[2].rcpts = &carol;
+
+    tn_store_deliver(conf, dp, 3, log);
+
+    ok(d[0].rc == TN_OK && d[1].rc == TN_OK && d[2].rc == TN_OK
+       && uids[0][0] == 1 && uids[0][1] == 1 && uids[2][0] == 2
+       && uids[1][0] == 2,
+       "junk: delivered, UIDs of their own in Junk");
+
+    snprintf(path, sizeof(path), "%s/.Junk/new", carol.maildir);
+    ok(count_files(path) == 2, "junk: two files in carol's .Junk/new");
+    snprintf(path, sizeof(path), "%s/new", carol.maildir);
+    ok(count_files(path) == 2, "junk: INBOX got only its own");
+    snprintf(path, sizeof(path), "%s/.Junk/new", pair[1].maildir);
+    ok(count_files(path) == 1, "junk: dave's Junk made and delivered to");
+
+    ok(db_count(carol.maildir, "SELECT count(*) FROM messages m, mailboxes b"
+                " WHERE m.mailbox_id = b.id AND b.name = 'Junk'"
+                " AND (b.special & 255) = 4") == 2,
+       "junk: index rows in the \\Junk mailbox");
+
+    pool = tn_create_pool(4096, log);
+    tn_str_set(&junk, "Junk");
+    tn_memzero(&info, sizeof(info));
+
+    ok(pool && tn_store_mbox_status(conf, &carol, &junk, pool, &info,
+                                    &reason, log) == TN_OK
+       && info.messages == 2 && info.special == TN_STORE_SPECIAL_JUNK,
+       "junk: IMAP STATUS sees them");
+
+    if (pool) {
+        tn_destroy_pool(pool);
+    }
+}
+
+
 int
 main(void)
 {
@@ -1447,6 +1686,7 @@ main(void)
     test_rebuild(&conf, log, &alice);
     test_admin(&conf, log);
     test_utf8(&conf, log);
+    test_edits(&conf, log);
 
     ok(!log_has("[alert]") && !log_has("[emerg]"), "no alerts in the log");
 

@@ -19,6 +19,18 @@ typedef struct {
 
 static void tn_signal_handler(int signo, siginfo_t *siginfo, void *ucontext);
 static void tn_process_get_status(void);
+static void tn_init_setproctitle(void);
+
+
+/* the longest command line kept for the master's title */
+#define TN_PROCTITLE_MAX  4096
+
+extern char  **environ;
+
+static tn_uint_t   tn_proctitle_ready;
+static char       *tn_proctitle_start;
+static char       *tn_proctitle_end;
+static char       *tn_proctitle_saved;
 
 
 tn_uint_t      tn_process;
@@ -36,6 +48,7 @@ sig_atomic_t   tn_quit;
 sig_atomic_t   tn_terminate;
 sig_atomic_t   tn_reconfigure;
 sig_atomic_t   tn_reopen;
+sig_atomic_t   tn_run_jobs;
 sig_atomic_t   tn_exiting;
 tn_uint_t      tn_daemonized;
 
@@ -43,6 +56,7 @@ tn_uint_t      tn_daemonized;
 static tn_signal_t  signals[] = {
     { SIGHUP, "SIGHUP", "reload", tn_signal_handler },
     { SIGUSR1, "SIGUSR1", "reopen", tn_signal_handler },
+    { SIGUSR2, "SIGUSR2", "", tn_signal_handler },
     { SIGTERM, "SIGTERM", "stop", tn_signal_handler },
     { SIGQUIT, "SIGQUIT", "quit", tn_signal_handler },
     { SIGALRM, "SIGALRM", "", tn_signal_handler },
@@ -175,6 +189,10 @@ tn_signal_handler(int signo, siginfo_t *siginfo, void *ucontext)
             tn_reopen = 1;
             break;
 
+        case SIGUSR2:
+            tn_run_jobs = 1;
+            break;
+
         case SIGALRM:
             tn_sigalrm = 1;
             break;
@@ -206,6 +224,11 @@ tn_signal_handler(int signo, siginfo_t *siginfo, void *ucontext)
         case SIGUSR1:
             tn_reopen = 1;
             break;
+
+        case SIGUSR2:
+            /* only the housekeeper looks at it */
+            tn_run_jobs = 1;
+            break;
         }
 
         break;
@@ -227,6 +250,7 @@ static void
 tn_process_get_status(void)
 {
     int              status;
+    char            *name;
     tn_pid_t         pid;
     tn_err_t         err;
     tn_int_t         i;
@@ -261,11 +285,13 @@ tn_process_get_status(void)
         }
 
         one = 1;
+        name = "unknown process";
 
         for (i = 0; i < tn_last_process; i++) {
             if (tn_processes[i].pid == pid) {
                 tn_processes[i].status = status;
                 tn_processes[i].exited = 1;
+                name = tn_processes[i].name;
                 break;
             }
         }
@@ -284,15 +310,15 @@ tn_process_get_status(void)
             }
 
             tn_log_error(level, tn_cycle->log, 0,
-                         "worker process %d exited on signal %d%s",
-                         (int) pid, WTERMSIG(status),
+                         "%s %d exited on signal %d%s",
+                         name, (int) pid, WTERMSIG(status),
                          WCOREDUMP(status) ? " (core dumped)" : "");
 
         } else if (WEXITSTATUS(status) != 0) {
             tn_log_error(TN_LOG_ALERT, tn_cycle->log, 0,
-                         "worker process %d exited with fatal code %d "
+                         "%s %d exited with fatal code %d "
                          "and cannot be respawned",
-                         (int) pid, WEXITSTATUS(status));
+                         name, (int) pid, WEXITSTATUS(status));
 
             if (i < tn_last_process) {
                 tn_processes[i].respawn = 0;
@@ -300,18 +326,122 @@ tn_process_get_status(void)
 
         } else {
             tn_log_error(TN_LOG_NOTICE, tn_cycle->log, 0,
-                         "worker process %d exited with code 0", (int) pid);
+                         "%s %d exited with code 0", name, (int) pid);
         }
     }
 }
 
 
+/*
+ * The title ps shows.  The kernel's name of the process (ps -e, top) is
+ * 15 bytes long; the command line (ps -ef, /proc/PID/cmdline) is the
+ * area that holds argv, which is overwritten as nginx does: the
+ * environment strings that follow argv move to the heap first, so a
+ * title may use their room too.  The master's title keeps the original
+ * command line after it.
+ */
 void
 tn_setproctitle(char *title)
 {
+    size_t  len;
+
+    if (!tn_proctitle_ready) {
+        tn_init_setproctitle();
+    }
+
 #ifdef PR_SET_NAME
     (void) prctl(PR_SET_NAME, title, 0, 0, 0);
-#else
-    (void) title;
 #endif
+
+    if (tn_proctitle_start == NULL) {
+        return;
+    }
+
+    len = tn_min(strlen(title), (size_t) (tn_proctitle_end
+                                          - tn_proctitle_start - 1));
+
+    tn_memcpy(tn_proctitle_start, title, len);
+    tn_memzero(tn_proctitle_start + len,
+               tn_proctitle_end - tn_proctitle_start - len);
+}
+
+
+/* the command line the process was started with, arguments by spaces */
+char *
+tn_proctitle_args(void)
+{
+    if (!tn_proctitle_ready) {
+        tn_init_setproctitle();
+    }
+
+    return tn_proctitle_saved ? tn_proctitle_saved : "";
+}
+
+
+static void
+tn_init_setproctitle(void)
+{
+    int       fd;
+    char     *start, *last, *env, *buf;
+    size_t    size;
+    ssize_t   n;
+    tn_int_t  i;
+
+    tn_proctitle_ready = 1;
+
+    buf = malloc(TN_PROCTITLE_MAX);
+    if (buf == NULL) {
+        return;
+    }
+
+    fd = open("/proc/self/cmdline", O_RDONLY|O_CLOEXEC);
+    if (fd == -1) {
+        free(buf);
+        return;
+    }
+
+    n = read(fd, buf, TN_PROCTITLE_MAX - 1);
+
+    (void) close(fd);
+
+    start = program_invocation_name;
+
+    /* argv[0] must be what the kernel says: else only the name is set */
+    if (n <= 0 || start == NULL || memcmp(start, buf, n) != 0) {
+        free(buf);
+        return;
+    }
+
+    last = start + n;
+
+    for (i = 0; environ[i]; i++) {
+        if (environ[i] != last) {
+            break;
+        }
+
+        size = strlen(environ[i]) + 1;
+
+        env = malloc(size);
+        if (env == NULL) {
+            break;
+        }
+
+        tn_memcpy(env, environ[i], size);
+        environ[i] = env;
+
+        last += size;
+    }
+
+    /* the saved copy reads "ARG0 ARG1 ..." */
+    for (i = 0; i < n - 1; i++) {
+        if (buf[i] == '\0') {
+            buf[i] = ' ';
+        }
+    }
+
+    buf[n - 1] = '\0';
+
+    tn_proctitle_saved = buf;
+    tn_proctitle_start = start;
+    tn_proctitle_end = last;
 }

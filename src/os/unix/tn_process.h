@@ -50,8 +50,10 @@ tn_int_t tn_daemon(tn_log_t *log);
 void tn_master_process_cycle(tn_cycle_t *cycle);
 
 void tn_setproctitle(char *title);
+char *tn_proctitle_args(void);
 void tn_process_reap(void);
 void tn_worker_process_cycle(tn_cycle_t *cycle, void *data);
+void tn_housekeeper_process_cycle(tn_cycle_t *cycle, void *data);
 
 
 extern tn_uint_t      tn_process;
@@ -70,6 +72,8 @@ extern sig_atomic_t   tn_quit;
 extern sig_atomic_t   tn_terminate;
 extern sig_atomic_t   tn_reconfigure;
 extern sig_atomic_t   tn_reopen;
+/* SIGUSR2: the housekeeper runs every job now (the master passes it on) */
+extern sig_atomic_t   tn_run_jobs;
 extern sig_atomic_t   tn_exiting;
 extern tn_uint_t      tn_daemonized;
 

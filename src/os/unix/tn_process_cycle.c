@@ -8,10 +8,14 @@
 #include <tn_core.h>
 #include <tn_event.h>
 #include <tn_shm_counter.h>
+#include <tn_housekeeper.h>
 
 
 static void tn_start_worker_processes(tn_cycle_t *cycle, tn_int_t n,
     tn_uint_t generation);
+static void tn_start_housekeeper_process(tn_cycle_t *cycle,
+    tn_uint_t generation);
+static tn_uint_t tn_signal_housekeeper(int signo);
 static void tn_process_set_generation(tn_pid_t pid, tn_uint_t generation);
 static void tn_signal_worker_processes(tn_cycle_t *cycle, int signo,
     tn_uint_t older_than);
@@ -20,6 +24,8 @@ static void tn_master_process_exit(tn_cycle_t *cycle);
 static void tn_worker_process_init(tn_cycle_t *cycle, tn_int_t worker);
 static void tn_worker_process_exit(tn_cycle_t *cycle);
 static void tn_worker_shutdown_handler(tn_event_t *ev);
+static void tn_process_loop(tn_cycle_t *cycle);
+static void tn_worker_shutdown(tn_cycle_t *cycle);
 
 
 void tn_event_close_other_listening(tn_cycle_t *cycle);
@@ -32,12 +38,14 @@ static tn_connection_t  tn_shutdown_dummy;
 void
 tn_master_process_cycle(tn_cycle_t *cycle)
 {
+    u_char           *p;
     tn_uint_t         live;
     tn_msec_t         delay;
     sigset_t          set;
     tn_cycle_t       *new_cycle;
     tn_core_conf_t   *ccf;
     struct itimerval  itv;
+    u_char            title[512];
 
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);
@@ -46,6 +54,7 @@ tn_master_process_cycle(tn_cycle_t *cycle)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGQUIT);
 
@@ -56,11 +65,16 @@ tn_master_process_cycle(tn_cycle_t *cycle)
 
     sigemptyset(&set);
 
-    tn_setproctitle("tern: master");
+    p = tn_slprintf(title, title + sizeof(title) - 1,
+                    "tern: master process %s", tn_proctitle_args());
+    *p = '\0';
+
+    tn_setproctitle((char *) title);
 
     ccf = (tn_core_conf_t *) tn_get_conf(cycle->conf_ctx, tn_core_module);
 
     tn_start_worker_processes(cycle, ccf->worker_processes, tn_generation);
+    tn_start_housekeeper_process(cycle, tn_generation);
 
     delay = 0;
     live = 1;
@@ -141,8 +155,12 @@ tn_master_process_cycle(tn_cycle_t *cycle)
             tn_generation++;
             tn_start_worker_processes(cycle, ccf->worker_processes,
                                       tn_generation);
+            tn_start_housekeeper_process(cycle, tn_generation);
 
-            /* old workers finish their sessions and exit */
+            /*
+             * Old workers finish their sessions and exit; the old
+             * housekeeper finishes its running jobs.
+             */
             tn_signal_worker_processes(cycle, SIGQUIT, tn_generation);
 
             live = 1;
@@ -154,6 +172,19 @@ tn_master_process_cycle(tn_cycle_t *cycle)
             tn_reopen_files(cycle, ccf->user);
             tn_log_error(TN_LOG_NOTICE, cycle->log, 0, "logs reopened");
             tn_signal_worker_processes(cycle, SIGUSR1, (tn_uint_t) -1);
+        }
+
+        if (tn_run_jobs) {
+            tn_run_jobs = 0;
+
+            if (tn_signal_housekeeper(SIGUSR2)) {
+                tn_log_error(TN_LOG_NOTICE, cycle->log, 0,
+                             "running the housekeeper's jobs now");
+
+            } else {
+                tn_log_error(TN_LOG_NOTICE, cycle->log, 0,
+                             "SIGUSR2 ignored: no housekeeper process");
+            }
         }
     }
 }
@@ -188,6 +219,62 @@ tn_start_worker_processes(tn_cycle_t *cycle, tn_int_t n,
             tn_process_set_generation(pid, generation);
         }
     }
+}
+
+
+/*
+ * The housekeeper: one process beside the workers for the timed jobs,
+ * unless "housekeeper off".  It is respawned and replaced on reload as a
+ * worker is, and it is told apart by its process function.
+ */
+static void
+tn_start_housekeeper_process(tn_cycle_t *cycle, tn_uint_t generation)
+{
+    tn_pid_t  pid;
+
+    if (!tn_housekeeper_enabled(cycle)) {
+        return;
+    }
+
+    pid = tn_spawn_process(cycle, tn_housekeeper_process_cycle, NULL,
+                           "housekeeper process", -1);
+
+    if (pid != TN_INVALID_PID) {
+        tn_process_set_generation(pid, generation);
+    }
+}
+
+
+/* the running housekeeper, not an exiting one; returns how many */
+static tn_uint_t
+tn_signal_housekeeper(int signo)
+{
+    tn_int_t   i;
+    tn_uint_t  n;
+
+    n = 0;
+
+    for (i = 0; i < tn_last_process; i++) {
+
+        if (tn_processes[i].pid == -1
+            || tn_processes[i].exited
+            || tn_processes[i].exiting
+            || tn_processes[i].proc != tn_housekeeper_process_cycle)
+        {
+            continue;
+        }
+
+        if (kill(tn_processes[i].pid, signo) == -1) {
+            tn_log_error(TN_LOG_ERR, tn_cycle->log, tn_errno,
+                         "kill(%d, %d) failed",
+                         (int) tn_processes[i].pid, signo);
+            continue;
+        }
+
+        n++;
+    }
+
+    return n;
 }
 
 
@@ -331,17 +418,54 @@ tn_worker_process_cycle(tn_cycle_t *cycle, void *data)
 
     tn_worker_process_init(cycle, worker);
 
-    tn_setproctitle("tern: worker");
+    tn_setproctitle("tern: worker process");
+
+    tn_process_loop(cycle);
+}
+
+
+/*
+ * The housekeeper: the jobs' timers, their thread pool tasks and DNS
+ * queries; no listening socket.  QUIT lets running jobs finish.
+ */
+void
+tn_housekeeper_process_cycle(tn_cycle_t *cycle, void *data)
+{
+    tn_process = TN_PROCESS_HELPER;
+
+    /* the listening sockets are the workers': close them all */
+    tn_close_listening_sockets(cycle);
+
+    tn_worker_process_init(cycle, -1);
+
+    tn_setproctitle("tern: housekeeper process");
+
+    if (tn_housekeeper_init_process(cycle) != TN_OK) {
+        /* fatal */
+        exit(2);
+    }
+
+    tn_process_loop(cycle);
+}
+
+
+/* the event loop of a worker or of the housekeeper, and their signals */
+static void
+tn_process_loop(tn_cycle_t *cycle)
+{
+    tn_uint_t  helper;
+
+    helper = (tn_process == TN_PROCESS_HELPER);
 
     for ( ;; ) {
 
-        if (tn_exiting) {
-            if (tn_event_no_timers_left() == TN_OK
-                && tn_thread_pool_queued() == 0)
-            {
-                tn_log_error(TN_LOG_NOTICE, cycle->log, 0, "exiting");
-                tn_worker_process_exit(cycle);
-            }
+        if (tn_exiting
+            && tn_thread_pool_queued() == 0
+            && (helper ? !tn_housekeeper_busy()
+                       : tn_event_no_timers_left() == TN_OK))
+        {
+            tn_log_error(TN_LOG_NOTICE, cycle->log, 0, "exiting");
+            tn_worker_process_exit(cycle);
         }
 
         tn_process_events_and_timers(cycle);
@@ -355,32 +479,19 @@ tn_worker_process_cycle(tn_cycle_t *cycle, void *data)
             tn_quit = 0;
             tn_log_error(TN_LOG_NOTICE, cycle->log, 0,
                          "gracefully shutting down");
-            tn_setproctitle("tern: worker (shutting down)");
+            tn_setproctitle(helper
+                            ? "tern: housekeeper process is shutting down"
+                            : "tern: worker process is shutting down");
 
             if (!tn_exiting) {
-                tn_core_conf_t  *ccf;
-
                 tn_exiting = 1;
 
-                ccf = (tn_core_conf_t *) tn_get_conf(cycle->conf_ctx,
-                                                     tn_core_module);
+                if (helper) {
+                    tn_housekeeper_stop(cycle);
 
-                if (ccf->shutdown_timeout) {
-                    tn_shutdown_dummy.fd = -1;
-                    tn_shutdown_event.data = &tn_shutdown_dummy;
-                    tn_shutdown_event.handler = tn_worker_shutdown_handler;
-                    tn_shutdown_event.log = cycle->log;
-                    tn_shutdown_event.cancelable = 1;
-
-                    tn_event_add_timer(&tn_shutdown_event,
-                                       ccf->shutdown_timeout);
+                } else {
+                    tn_worker_shutdown(cycle);
                 }
-
-                /*
-                 * Sessions go on until the client ends them, they time
-                 * out, or worker_shutdown_timeout passes.
-                 */
-                tn_close_listening_sockets(cycle);
             }
         }
 
@@ -389,7 +500,40 @@ tn_worker_process_cycle(tn_cycle_t *cycle, void *data)
             tn_log_error(TN_LOG_NOTICE, cycle->log, 0, "reopening logs");
             tn_reopen_files(cycle, (uid_t) -1);
         }
+
+        if (tn_run_jobs) {
+            tn_run_jobs = 0;
+
+            if (helper && !tn_exiting) {
+                tn_housekeeper_run_now(cycle);
+            }
+        }
     }
+}
+
+
+/*
+ * Sessions go on until the client ends them, they time out, or
+ * worker_shutdown_timeout passes.
+ */
+static void
+tn_worker_shutdown(tn_cycle_t *cycle)
+{
+    tn_core_conf_t  *ccf;
+
+    ccf = (tn_core_conf_t *) tn_get_conf(cycle->conf_ctx, tn_core_module);
+
+    if (ccf->shutdown_timeout) {
+        tn_shutdown_dummy.fd = -1;
+        tn_shutdown_event.data = &tn_shutdown_dummy;
+        tn_shutdown_event.handler = tn_worker_shutdown_handler;
+        tn_shutdown_event.log = cycle->log;
+        tn_shutdown_event.cancelable = 1;
+
+        tn_event_add_timer(&tn_shutdown_event, ccf->shutdown_timeout);
+    }
+
+    tn_close_listening_sockets(cycle);
 }
 
 
