@@ -156,9 +156,102 @@ static const char  tn_store_index_v2[] =
     " PRIMARY KEY (mailbox_id, idx)) WITHOUT ROWID;"
     "PRAGMA user_version = 2;";
 
+/*
+ * Version 3: the header cache leaves the messages rows, which every
+ * SELECT, flag change and SEARCH walks, for three tables keyed by
+ * (mailbox_id << 32) | uid: msg_keys (what SEARCH and SORT compare, a
+ * few hundred bytes), msg_cache (ENVELOPE, BODY, BODYSTRUCTURE) and
+ * msg_header (the raw header, up to 64 KB; cached has the bits of
+ * messages.cached of version 2).  A message has all three rows or none.
+ * Triggers keep them with their message (deleted with it, moved with
+ * it by RENAME of INBOX).  messages keeps the version 2 cache columns
+ * only as a way in: a row inserted with them filled (delivery, see
+ * TN_STORE_CACHE_COLUMNS) has them moved into the three tables by
+ * messages_cache_in and emptied, so that they are NULL at rest.  The
+ * messages table is made again without the old cache data.
+ */
+static const char  tn_store_index_v3[] =
+    "CREATE TABLE msg_keys ("
+    " id INTEGER PRIMARY KEY,"
+    " from_ TEXT, to_ TEXT, cc TEXT, bcc TEXT, subject TEXT,"
+    " sort_from TEXT, sort_to TEXT, sort_cc TEXT, sort_subject TEXT,"
+    " sent_date INTEGER, sent_tz INTEGER);"
+    "CREATE TABLE msg_cache ("
+    " id INTEGER PRIMARY KEY,"
+    " envelope TEXT, bodystructure TEXT, body TEXT);"
+    "CREATE TABLE msg_header ("
+    " id INTEGER PRIMARY KEY,"
+    " cached INTEGER NOT NULL,"
+    " header BLOB);"
+    "INSERT INTO msg_keys SELECT (mailbox_id << 32) | uid, from_, to_, cc,"
+    " bcc, subject, sort_from, sort_to, sort_cc, sort_subject, sent_date,"
+    " sent_tz FROM messages WHERE cached != 0;"
+    "INSERT INTO msg_cache SELECT (mailbox_id << 32) | uid, envelope,"
+    " bodystructure, body FROM messages WHERE cached != 0;"
+    "INSERT INTO msg_header SELECT (mailbox_id << 32) | uid, cached, header"
+    " FROM messages WHERE cached != 0;"
+    "CREATE TABLE messages_v3 ("
+    " mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),"
+    " uid INTEGER NOT NULL,"
+    " filename TEXT NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " vsize INTEGER NOT NULL,"
+    " internaldate INTEGER NOT NULL,"
+    " flags TEXT NOT NULL DEFAULT '',"
+    " modseq INTEGER NOT NULL DEFAULT 1,"
+    " keywords INTEGER NOT NULL DEFAULT 0,"
+    " in_new INTEGER NOT NULL DEFAULT 0,"
+    " cached INTEGER NOT NULL DEFAULT 0,"
+    " header BLOB, envelope TEXT, bodystructure TEXT, body TEXT,"
+    " from_ TEXT, to_ TEXT, cc TEXT, bcc TEXT, subject TEXT,"
+    " sort_from TEXT, sort_to TEXT, sort_cc TEXT, sort_subject TEXT,"
+    " sent_date INTEGER, sent_tz INTEGER,"
+    " PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
+    "INSERT INTO messages_v3 (mailbox_id, uid, filename, size, vsize,"
+    " internaldate, flags, modseq, keywords, in_new)"
+    " SELECT mailbox_id, uid, filename, size, vsize, internaldate, flags,"
+    " modseq, keywords, in_new FROM messages;"
+    "DROP TABLE messages;"
+    "ALTER TABLE messages_v3 RENAME TO messages;"
+    "CREATE UNIQUE INDEX messages_filename ON messages (mailbox_id, filename);"
+    "CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);"
+    "CREATE TRIGGER messages_cache_in AFTER INSERT ON messages"
+    " WHEN NEW.cached != 0 BEGIN"
+    " INSERT OR REPLACE INTO msg_keys VALUES ((NEW.mailbox_id << 32)"
+    " | NEW.uid, NEW.from_, NEW.to_, NEW.cc, NEW.bcc, NEW.subject,"
+    " NEW.sort_from, NEW.sort_to, NEW.sort_cc, NEW.sort_subject,"
+    " NEW.sent_date, NEW.sent_tz);"
+    " INSERT OR REPLACE INTO msg_cache VALUES ((NEW.mailbox_id << 32)"
+    " | NEW.uid, NEW.envelope, NEW.bodystructure, NEW.body);"
+    " INSERT OR REPLACE INTO msg_header VALUES ((NEW.mailbox_id << 32)"
+    " | NEW.uid, NEW.cached, NEW.header);"
+    " UPDATE messages SET cached = 0, header = NULL, envelope = NULL,"
+    " bodystructure = NULL, body = NULL, from_ = NULL, to_ = NULL,"
+    " cc = NULL, bcc = NULL, subject = NULL, sort_from = NULL,"
+    " sort_to = NULL, sort_cc = NULL, sort_subject = NULL,"
+    " sent_date = NULL, sent_tz = NULL"
+    " WHERE mailbox_id = NEW.mailbox_id AND uid = NEW.uid;"
+    " END;"
+    "CREATE TRIGGER messages_cache_out AFTER DELETE ON messages BEGIN"
+    " DELETE FROM msg_keys WHERE id = (OLD.mailbox_id << 32) | OLD.uid;"
+    " DELETE FROM msg_cache WHERE id = (OLD.mailbox_id << 32) | OLD.uid;"
+    " DELETE FROM msg_header WHERE id = (OLD.mailbox_id << 32) | OLD.uid;"
+    " END;"
+    "CREATE TRIGGER messages_cache_move AFTER UPDATE OF mailbox_id, uid"
+    " ON messages BEGIN"
+    " UPDATE OR REPLACE msg_keys SET id = (NEW.mailbox_id << 32) | NEW.uid"
+    " WHERE id = (OLD.mailbox_id << 32) | OLD.uid;"
+    " UPDATE OR REPLACE msg_cache SET id = (NEW.mailbox_id << 32) | NEW.uid"
+    " WHERE id = (OLD.mailbox_id << 32) | OLD.uid;"
+    " UPDATE OR REPLACE msg_header SET id = (NEW.mailbox_id << 32)"
+    " | NEW.uid WHERE id = (OLD.mailbox_id << 32) | OLD.uid;"
+    " END;"
+    "PRAGMA user_version = 3;";
+
 static const char  *tn_store_index_migrations[] = {
     NULL,                                   /* 0: the schema itself */
-    tn_store_index_v2                       /* 1 -> 2 */
+    tn_store_index_v2,                      /* 1 -> 2 */
+    tn_store_index_v3                       /* 2 -> 3 */
 };
 
 

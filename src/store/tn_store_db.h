@@ -34,7 +34,8 @@
 /* 2: aliases; users.forward_to, forward_keep, quota_bytes */
 #define TN_STORE_ACCOUNTS_VERSION  2
 /* 2: folders, flags, keywords, expunged, the header cache (IMAP) */
-#define TN_STORE_INDEX_VERSION     2
+/* 3: the header cache in msg_keys, msg_cache, msg_header */
+#define TN_STORE_INDEX_VERSION     3
 
 #define TN_STORE_INBOX          "INBOX"
 
@@ -349,6 +350,9 @@ int tn_store_sync_rows(tn_store_md_t *md, tn_store_db_t *db,
  */
 int tn_store_expunged_add(tn_store_db_t *db, tn_store_mbox_row_t *mr,
     uint32_t uid, tn_log_t *log);
+/* the expunged log of mailbox mr->id cut to 30 days and 100,000 rows */
+int tn_store_expunged_prune(tn_store_db_t *db, tn_store_mbox_row_t *mr,
+    tn_log_t *log);
 
 /*
  * Expunges uids of mailbox mr->id of the open folder md, in one write
@@ -414,6 +418,11 @@ tn_int_t tn_store_folder_dir_safe(const u_char *dir, size_t len);
 /*
  * The header cache columns of messages and their parameters from ?n on
  * (16 of them); tn_store_cache_bind() binds c (NULL: "not cached").
+ * Since schema 3 these columns are only a way in for an INSERT INTO
+ * messages (delivery): a trigger moves what they hold into the cache
+ * tables.  tn_store_cache_put() writes a cache there directly (inside
+ * the caller's transaction; the message's row must exist; SQLite code,
+ * not logged).
  */
 #define TN_STORE_CACHE_COLUMNS                                               \
     "cached, header, envelope, bodystructure, body, from_, to_, cc, bcc,"    \
@@ -423,6 +432,8 @@ tn_int_t tn_store_folder_dir_safe(const u_char *dir, size_t len);
 #define TN_STORE_CACHE_NCOLUMNS  16
 
 void tn_store_cache_bind(sqlite3_stmt *stmt, int first, tn_store_cache_t *c);
+int tn_store_cache_put(tn_store_db_t *db, int64_t id, uint32_t uid,
+    tn_store_cache_t *c, tn_log_t *log);
 
 /* calls tn_store_changed(u->id) when it is set */
 void tn_store_notify(tn_store_user_t *u);

@@ -34,17 +34,21 @@
  * (a ".Name" directory with cur/) is picked up by tn_store_mbox_list();
  * one whose name does not decode is skipped with a warning.
  *
- * The index.db of the user (schema version 2) has, beside the mailboxes
+ * The index.db of the user (schema version 3) has, beside the mailboxes
  * and messages tables of version 1:
  *   mailboxes: + dir TEXT (the folder name on disk, "" for INBOX),
  *                subscribed INTEGER, special INTEGER (TN_STORE_SPECIAL_*)
- *   messages:  + the header cache columns (see tn_store_cache_t), NULL
- *                until filled
+ *   msg_keys, msg_cache, msg_header: the header cache (tn_store_cache_t)
+ *                of a message, keyed by (mailbox_id << 32) | uid: the
+ *                search and sort fields, ENVELOPE/BODY/BODYSTRUCTURE,
+ *                and the raw header; no rows until filled, removed with
+ *                the message (version 2 kept them in the messages rows,
+ *                which made every scan of messages walk the headers)
  *   expunged (mailbox_id, uid, modseq): what left each mailbox, for
  *                tn_store_mbox_changes() (rows older than 30 days or
  *                beyond the 100,000 newest of a mailbox are pruned)
  *   keywords (mailbox_id, idx, name): the keyword names of a mailbox
- * A version 1 file is migrated in place when opened.
+ * A version 1 or 2 file is migrated in place when opened.
  *
  * Flags.  The system flags are bits (TN_STORE_F_*); keywords are bits of
  * a per-mailbox table of up to TN_STORE_KEYWORDS_MAX names ("$Junk",
@@ -394,13 +398,14 @@ tn_int_t tn_store_mbox_message(tn_store_conf_t *conf, tn_store_user_t *u,
 /*
  * The header caches of many messages of mailbox id at once, for FETCH
  * and SEARCH batches: uids ascending (others are only read less well),
- * read in one statement (and one read transaction) per run of close
- * uids.  cols: TN_STORE_COL_* bits of the cache columns wanted; the
- * others are left empty (date -1), so an ENVELOPE does not read the
- * header.  found[i] is 1 when caches[i] came from the index, 0 when uids[i]
- * is not there or has no cache yet: then the caller asks
- * tn_store_mbox_message(), which fills the cache from the file (or
- * answers TN_DECLINED) as before.  TN_OK; TN_ERROR.
+ * in one read transaction, one statement per run of close uids and per
+ * cache table holding a wanted column.  cols: TN_STORE_COL_* bits of
+ * the cache columns wanted; the others are left empty (date -1), and a
+ * table none of them is in is not read: SEARCH FROM reads msg_keys only,
+ * ENVELOPE msg_cache only.  found[i] is 1 when caches[i] came from the
+ * index, 0 when uids[i] is not there or has no cache yet: then the
+ * caller asks tn_store_mbox_message(), which fills the cache from the
+ * file (or answers TN_DECLINED) as before.  TN_OK; TN_ERROR.
  */
 #define TN_STORE_COL_HEADER           0x0001
 #define TN_STORE_COL_ENVELOPE         0x0002

@@ -31,13 +31,15 @@
 
 static tn_int_t tn_store_md_open_dirs(tn_store_md_t *md);
 static tn_int_t tn_store_md_scan_dir(tn_store_md_t *md, tn_uint_t cur);
+static void tn_store_md_ignored(tn_store_md_t *md, tn_uint_t cur,
+    const char *name);
 static int tn_store_file_cmp(const void *one, const void *two);
 static int tn_store_file_age_cmp(const void *one, const void *two);
 static void tn_store_md_clean_tmp(tn_store_md_t *md);
 static int tn_store_sync(tn_store_md_t *md, tn_store_db_t *db,
     tn_store_mailbox_t *mb);
-static int tn_store_expunged_prune(tn_store_db_t *db,
-    tn_store_mbox_row_t *mr, tn_log_t *log);
+static tn_uint_t tn_store_sync_needed(tn_store_md_t *md, tn_array_t *rows,
+    uint32_t uidnext_a);
 static int tn_store_sync_update(tn_store_md_t *md, tn_store_db_t *db,
     tn_store_mbox_row_t *mr, tn_store_row_t *r, tn_store_file_t *f);
 static tn_int_t tn_store_mailbox_fill(tn_store_md_t *md,
@@ -46,15 +48,6 @@ static void tn_store_uidl(u_char *name, size_t len, char *uidl);
 static void tn_store_uidl_hex(u_char *name, size_t len, char *uidl);
 static void tn_store_uidl_unique(tn_store_mailbox_t *mb, tn_pool_t *pool);
 static int tn_store_uidl_cmp(const void *one, const void *two);
-static tn_int_t tn_store_expunge_names(tn_store_md_t *md, tn_store_db_t *db,
-    int64_t mbox, uint32_t *uids, tn_uint_t n, u_char **names,
-    uint32_t *flags, tn_uint_t deleted);
-static tn_int_t tn_store_expunge_files(tn_store_md_t *md, u_char **names,
-    uint32_t *flags, tn_uint_t n);
-static tn_int_t tn_store_unlink_cur(tn_store_md_t *md, u_char *base,
-    size_t len, uint32_t flags);
-static tn_int_t tn_store_expunge_rows(tn_store_md_t *md, tn_store_db_t *db,
-    tn_store_mbox_row_t *mr, uint32_t *uids, tn_uint_t n, u_char **names);
 
 
 static const char  tn_store_rows_sql[] =
@@ -64,24 +57,6 @@ static const char  tn_store_rows_sql[] =
 static const char  tn_store_row_new_sql[] =
     "UPDATE messages SET in_new = ?1 WHERE mailbox_id = ?2 AND uid = ?3";
 
-static const char  tn_store_expunged_sql[] =
-    "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq, time)"
-    " VALUES (?1, ?2, ?3, ?4)";
-
-/* what to prune: 30 days old, or beyond the 100,000 newest */
-static const char  tn_store_prune_find_sql[] =
-    "SELECT max(modseq) FROM (SELECT modseq FROM expunged"
-    " WHERE mailbox_id = ?1 AND time < ?2 UNION ALL"
-    " SELECT modseq FROM (SELECT modseq FROM expunged WHERE mailbox_id = ?1"
-    " ORDER BY modseq DESC LIMIT -1 OFFSET 100000))";
-
-static const char  tn_store_prune_sql[] =
-    "DELETE FROM expunged WHERE mailbox_id = ?1 AND modseq <= ?2";
-
-static const char  tn_store_prune_mark_sql[] =
-    "UPDATE mailboxes SET expunged_modseq = max(expunged_modseq, ?2)"
-    " WHERE id = ?1";
-
 static const char  tn_store_mbox_row_sql[] =
     "SELECT uidvalidity, uidnext, highestmodseq FROM mailboxes"
     " WHERE id = ?1 AND dir = ?2";
@@ -90,17 +65,10 @@ static const char  tn_store_row_update_sql[] =
     "UPDATE messages SET size = ?1, vsize = ?2 WHERE mailbox_id = ?3"
     " AND uid = ?4";
 
-static const char  tn_store_row_delete_sql[] =
-    "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2";
-
 static const char  tn_store_row_insert_sql[] =
     "INSERT INTO messages (mailbox_id, uid, filename, size, vsize,"
     " internaldate, flags, modseq, in_new)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
-
-static const char  tn_store_filename_sql[] =
-    "SELECT filename, flags FROM messages WHERE mailbox_id = ?1"
-    " AND uid = ?2";
 
 static const char  tn_store_inbox_find_sql[] =
     "SELECT id, uidvalidity, uidnext, highestmodseq FROM mailboxes"
@@ -365,15 +333,30 @@ tn_store_md_scan_dir(tn_store_md_t *md, tn_uint_t cur)
             continue;
         }
 
-        if (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == -1) {
-            continue;
-        }
+        /*
+         * No stat() here: a sync of 10,000 messages would spend most of
+         * its time in them.  The type comes with the name (file systems
+         * that do not give it are asked); the owner, size and time of a
+         * file are looked at by tn_store_md_vsizes() when the index does
+         * not know the name (a file it knows was checked when indexed).
+         */
 
-        if (!S_ISREG(sb.st_mode) || sb.st_uid != md->st.st_uid) {
-            tn_log_error(TN_LOG_WARN, md->log, 0,
-                         "store: \"%s/%s/%s\" is not a regular file of the "
-                         "Maildir's owner, ignored", md->path,
-                         cur ? "cur" : "new", de->d_name);
+        sb.st_size = 0;
+        sb.st_mtim.tv_sec = 0;
+        sb.st_mtim.tv_nsec = 0;
+
+        if (de->d_type == DT_UNKNOWN) {
+            if (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == -1) {
+                continue;
+            }
+
+            if (!S_ISREG(sb.st_mode) || sb.st_uid != md->st.st_uid) {
+                tn_store_md_ignored(md, cur, de->d_name);
+                continue;
+            }
+
+        } else if (de->d_type != DT_REG) {
+            tn_store_md_ignored(md, cur, de->d_name);
             continue;
         }
 
@@ -404,6 +387,16 @@ tn_store_md_scan_dir(tn_store_md_t *md, tn_uint_t cur)
     closedir(dir);
 
     return TN_OK;
+}
+
+
+static void
+tn_store_md_ignored(tn_store_md_t *md, tn_uint_t cur, const char *name)
+{
+    tn_log_error(TN_LOG_WARN, md->log, 0,
+                 "store: \"%s/%s/%s\" is not a regular file of the "
+                 "Maildir's owner, ignored", md->path, cur ? "cur" : "new",
+                 name);
 }
 
 
@@ -631,6 +624,12 @@ tn_store_md_vsizes(tn_store_md_t *md, tn_uint_t all)
         }
 
         if (rc == TN_DECLINED) {
+            f[i].gone = 1;
+            continue;
+        }
+
+        if (sb.st_uid != md->st.st_uid) {
+            tn_store_md_ignored(md, f[i].cur, (char *) f[i].name);
             f[i].gone = 1;
             continue;
         }
@@ -953,18 +952,28 @@ tn_store_sync_rows(tn_store_md_t *md, tn_store_db_t *db,
 
     r = (*rows)->elts;
 
+    /*
+     * A file the index knows keeps its indexed size (Maildir files do
+     * not change; tn_store_index_rebuild() measures every file again):
+     * only the others are opened, measured and checked.
+     */
+
     for (i = 0; i < (*rows)->nelts; i++) {
         if (r[i].file && !r[i].file->dup) {
             r[i].file->uid = r[i].uid;
-
-            if (r[i].file->size == r[i].size) {
-                r[i].file->vsize = r[i].vsize;
-            }
+            r[i].file->size = r[i].size;
+            r[i].file->vsize = r[i].vsize;
+            r[i].file->mtime = r[i].internaldate;
         }
     }
 
     if (tn_store_md_vsizes(md, 0) != TN_OK) {
         return SQLITE_IOERR;
+    }
+
+    if (mr->id && !tn_store_sync_needed(md, *rows, uidnext_a)) {
+        /* the usual SELECT: the index agrees, no write lock is taken */
+        return SQLITE_OK;
     }
 
     /* phase B: under BEGIN IMMEDIATE, against the rows as they are now */
@@ -1006,6 +1015,50 @@ failed:
 
     tn_store_db_rollback(db, md->log);
     return rc;
+}
+
+
+/*
+ * Whether tn_store_sync_apply() would change anything, judged from the
+ * first read: a file without a row, a row whose file is gone (and that
+ * is older than the scan), or a file that left new/.
+ */
+
+static tn_uint_t
+tn_store_sync_needed(tn_store_md_t *md, tn_array_t *rows,
+    uint32_t uidnext_a)
+{
+    tn_uint_t         i;
+    tn_store_row_t   *r;
+    tn_store_file_t  *f;
+
+    r = rows->elts;
+
+    for (i = 0; i < rows->nelts; i++) {
+        f = r[i].file;
+
+        if (f && !f->dup && !f->gone) {
+            if (r[i].in_new != (f->cur == 0)) {
+                return 1;
+            }
+
+            continue;
+        }
+
+        if (f != NULL || r[i].uid < uidnext_a) {
+            return 1;
+        }
+    }
+
+    f = md->files->elts;
+
+    for (i = 0; i < md->files->nelts; i++) {
+        if (!f[i].dup && !f[i].gone && f[i].uid == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -1134,103 +1187,6 @@ tn_store_sync_update(tn_store_md_t *md, tn_store_db_t *db,
     r->in_new = (f->cur == 0);
 
     return SQLITE_OK;
-}
-
-
-int
-tn_store_expunged_add(tn_store_db_t *db, tn_store_mbox_row_t *mr,
-    uint32_t uid, tn_log_t *log)
-{
-    int            rc;
-    sqlite3_stmt  *stmt;
-
-    stmt = tn_store_db_stmt(db, tn_store_row_delete_sql, log);
-    if (stmt == NULL) {
-        return SQLITE_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, mr->id);
-    sqlite3_bind_int64(stmt, 2, uid);
-
-    rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-
-    if (rc != SQLITE_DONE) {
-        tn_store_db_log(db, log, rc, "removing a row");
-        return rc;
-    }
-
-    if (sqlite3_changes(db->db) == 0) {
-        return SQLITE_OK;
-    }
-
-    stmt = tn_store_db_stmt(db, tn_store_expunged_sql, log);
-    if (stmt == NULL) {
-        return SQLITE_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, mr->id);
-    sqlite3_bind_int64(stmt, 2, uid);
-    sqlite3_bind_int64(stmt, 3, ++mr->highestmodseq);
-    sqlite3_bind_int64(stmt, 4, time(NULL));
-
-    rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-
-    if (rc != SQLITE_DONE) {
-        tn_store_db_log(db, log, rc, "recording an expunge");
-        return rc;
-    }
-
-    return SQLITE_OK;
-}
-
-
-/*
- * Drops the expunged rows of a mailbox that are older than 30 days or
- * beyond the 100,000 newest, and remembers up to which MODSEQ the table
- * is no longer complete (tn_store_mbox_changes() then answers with the
- * full list).
- */
-
-static int
-tn_store_expunged_prune(tn_store_db_t *db, tn_store_mbox_row_t *mr,
-    tn_log_t *log)
-{
-    int            rc;
-    int64_t        cut;
-    sqlite3_stmt  *stmt;
-
-    stmt = tn_store_db_stmt(db, tn_store_prune_find_sql, log);
-    if (stmt == NULL) {
-        return SQLITE_ERROR;
-    }
-
-    sqlite3_bind_int64(stmt, 1, mr->id);
-    sqlite3_bind_int64(stmt, 2, time(NULL) - 30 * 86400);
-
-    rc = sqlite3_step(stmt);
-    cut = (rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL)
-          ? sqlite3_column_int64(stmt, 0) : 0;
-    sqlite3_reset(stmt);
-
-    if (rc != SQLITE_ROW) {
-        tn_store_db_log(db, log, rc, "reading expunges");
-        return rc;
-    }
-
-    if (cut == 0) {
-        return SQLITE_OK;
-    }
-
-    rc = tn_store_db_run2(db, tn_store_prune_sql, mr->id, cut,
-                          "pruning expunges", log);
-    if (rc != SQLITE_OK) {
-        return rc;
-    }
-
-    return tn_store_db_run2(db, tn_store_prune_mark_sql, mr->id, cut,
-                            "pruning expunges", log);
 }
 
 
@@ -1638,312 +1594,4 @@ tn_store_uidl_hex(u_char *name, size_t len, char *uidl)
     SHA256(name, len, md);
 
     *tn_hex_dump((u_char *) uidl, md, SHA256_DIGEST_LENGTH) = '\0';
-}
-
-
-tn_int_t
-tn_store_expunge(tn_store_conf_t *conf, tn_store_user_t *u, uint32_t *uids,
-    tn_uint_t n, tn_log_t *log)
-{
-    int                   rc;
-    tn_int_t              ret;
-    tn_store_md_t         md;
-    tn_store_db_t        *db;
-    tn_store_mbox_row_t   mr;
-    u_char              **names;
-
-    if (n == 0) {
-        return TN_OK;
-    }
-
-    if (tn_store_md_open(&md, conf, u, "", log) != TN_OK) {
-        return TN_ERROR;
-    }
-
-    ret = TN_ERROR;
-
-    db = tn_store_index_open(conf, u, log);
-    if (db == NULL) {
-        goto done;
-    }
-
-    names = tn_pcalloc(md.pool, n * sizeof(u_char *));
-    if (names == NULL) {
-        goto done;
-    }
-
-    rc = tn_store_inbox_find(db, &mr, log);
-    if (rc != SQLITE_OK || mr.id == 0) {
-        ret = (rc == SQLITE_OK) ? TN_OK : TN_ERROR;
-        goto done;
-    }
-
-    ret = tn_store_expunge_uids(&md, db, &mr, uids, n, names, 0);
-
-done:
-
-    tn_store_md_close(&md);
-
-    return ret;
-}
-
-
-tn_int_t
-tn_store_expunge_uids(tn_store_md_t *md, tn_store_db_t *db,
-    tn_store_mbox_row_t *mr, uint32_t *uids, tn_uint_t n, u_char **names,
-    tn_uint_t deleted)
-{
-    int        rc;
-    tn_int_t   ret;
-    uint32_t  *flags;
-
-    /*
-     * All of it in one write transaction (BEGIN IMMEDIATE): what goes is
-     * decided under the lock (a row expunged meanwhile is skipped, and
-     * with deleted so is one whose \Deleted a STORE took away before we
-     * got the lock: a STORE now waits for our commit), then the files
-     * are unlinked and their directories fsynced, then the rows go and
-     * the commit makes it so.  A crash or a failed commit after an
-     * unlink leaves a row without its file, which the next sync (SELECT,
-     * STATUS, a POP3 login) records as expunged; a file is never left
-     * without its row, and uidnext is not touched.
-     */
-
-    flags = tn_pcalloc(md->pool, (n + 1) * sizeof(uint32_t));
-    if (flags == NULL) {
-        return TN_ERROR;
-    }
-
-    if (tn_store_db_begin(db, md->log) != SQLITE_OK) {
-        return TN_ERROR;
-    }
-
-    /* re-read under the lock: a delivery may have moved uidnext */
-
-    rc = tn_store_mbox_row_read(md, db, mr);
-
-    if (rc != SQLITE_OK
-        || tn_store_expunge_names(md, db, mr->id, uids, n, names, flags,
-                                  deleted)
-           != TN_OK)
-    {
-        tn_store_db_rollback(db, md->log);
-        tn_memzero(names, n * sizeof(u_char *));
-
-        /* the mailbox is gone: nothing of it is left to expunge */
-        return (rc == SQLITE_NOTFOUND) ? TN_OK : TN_ERROR;
-    }
-
-    ret = tn_store_expunge_files(md, names, flags, n);
-
-    if (tn_store_expunge_rows(md, db, mr, uids, n, names) != TN_OK) {
-        ret = TN_ERROR;
-    }
-
-    return ret;
-}
-
-
-static tn_int_t
-tn_store_expunge_names(tn_store_md_t *md, tn_store_db_t *db, int64_t mbox,
-    uint32_t *uids, tn_uint_t n, u_char **names, uint32_t *flags,
-    tn_uint_t deleted)
-{
-    size_t          len;
-    tn_int_t        ret;
-    tn_uint_t       i;
-    const u_char   *name;
-    sqlite3_stmt   *stmt;
-
-    for (i = 0; i < n; i++) {
-        names[i] = NULL;
-
-        ret = tn_store_msg_step(db, tn_store_filename_sql, mbox, uids[i],
-                                &stmt, md->log);
-
-        if (ret == TN_DECLINED) {
-            /* a UID that is not there is not expunged twice */
-            continue;
-        }
-
-        if (ret != TN_OK) {
-            return TN_ERROR;
-        }
-
-        flags[i] = tn_store_flags_parse(sqlite3_column_text(stmt, 1),
-                                        sqlite3_column_bytes(stmt, 1));
-
-        if (deleted && !(flags[i] & TN_STORE_F_DELETED)) {
-            /* un-\Deleted since the caller looked: it stays */
-            sqlite3_reset(stmt);
-            continue;
-        }
-
-        name = sqlite3_column_text(stmt, 0);
-        len = sqlite3_column_bytes(stmt, 0);
-
-        names[i] = tn_pnalloc(md->pool, len + 1);
-        if (names[i] == NULL || name == NULL) {
-            names[i] = NULL;
-            sqlite3_reset(stmt);
-            return TN_ERROR;
-        }
-
-        tn_memcpy(names[i], name, len);
-        names[i][len] = '\0';
-
-        sqlite3_reset(stmt);
-    }
-
-    return TN_OK;
-}
-
-
-/*
- * Unlinks the files of names (in new/, else in cur/ with flags after
- * ':', first under the name the index's flags give) and syncs the
- * directories.  A name whose file could not be removed is set to NULL,
- * so that its row stays.
- */
-
-static tn_int_t
-tn_store_expunge_files(tn_store_md_t *md, u_char **names, uint32_t *flags,
-    tn_uint_t n)
-{
-    size_t            len;
-    tn_int_t          ret;
-    tn_uint_t         i, scanned, synced[2];
-    tn_store_file_t  *f;
-
-    ret = TN_OK;
-    scanned = 0;
-    synced[0] = 0;
-    synced[1] = 0;
-
-    for (i = 0; i < n; i++) {
-        if (names[i] == NULL) {
-            continue;
-        }
-
-        len = tn_strlen(names[i]);
-
-        if (tn_store_name_safe(names[i], len) != TN_OK) {
-            /* never a name of ours: there is no file to remove */
-            continue;
-        }
-
-        if (unlinkat(md->fds[2], (char *) names[i], 0) == 0) {
-            synced[0] = 1;
-            continue;
-        }
-
-        if (errno == TN_ENOENT
-            && tn_store_unlink_cur(md, names[i], len, flags[i]) == TN_OK)
-        {
-            synced[1] = 1;
-            continue;
-        }
-
-        if (errno == TN_ENOENT) {
-            if (!scanned) {
-                if (tn_store_md_scan(md) != TN_OK) {
-                    names[i] = NULL;
-                    ret = TN_ERROR;
-                    continue;
-                }
-
-                scanned = 1;
-            }
-
-            f = tn_store_md_find(md, names[i], len);
-
-            if (f == NULL || f->cur == 0) {
-                /* gone already */
-                continue;
-            }
-
-            if (unlinkat(md->fds[3], (char *) f->name, 0) == 0
-                || errno == TN_ENOENT)
-            {
-                synced[1] = 1;
-                continue;
-            }
-        }
-
-        tn_log_error(TN_LOG_ERR, md->log, tn_errno,
-                     "store: unlink(\"%s/.../%s\") failed", md->path,
-                     names[i]);
-        names[i] = NULL;
-        ret = TN_ERROR;
-    }
-
-    for (i = 0; i < 2; i++) {
-        if (synced[i] && tn_store_fsync_fd(md->fds[2 + i]) != TN_OK) {
-            tn_log_error(TN_LOG_ERR, md->log, tn_errno,
-                         "store: fsync(\"%s/%s\") failed", md->path,
-                         i ? "cur" : "new");
-            ret = TN_ERROR;
-        }
-    }
-
-    return ret;
-}
-
-
-/* unlinks cur/<base>:2,<flags>: TN_OK, or TN_ERROR with errno set */
-
-static tn_int_t
-tn_store_unlink_cur(tn_store_md_t *md, u_char *base, size_t len,
-    uint32_t flags)
-{
-    u_char  *p, name[NAME_MAX + 1];
-
-    if (len + 4 + TN_STORE_FLAGS_LEN > NAME_MAX) {
-        errno = TN_ENOENT;
-        return TN_ERROR;
-    }
-
-    p = tn_cpymem(name, base, len);
-    p = tn_cpymem(p, ":2,", 3);
-    (void) tn_store_flags_letters(p, flags);
-
-    return (unlinkat(md->fds[3], (char *) name, 0) == 0) ? TN_OK : TN_ERROR;
-}
-
-
-static tn_int_t
-tn_store_expunge_rows(tn_store_md_t *md, tn_store_db_t *db,
-    tn_store_mbox_row_t *mr, uint32_t *uids, tn_uint_t n, u_char **names)
-{
-    tn_uint_t  i, k;
-
-    /* inside the transaction tn_store_expunge_uids() began */
-
-    for (i = 0, k = 0; i < n; i++) {
-        if (names[i] == NULL) {
-            continue;
-        }
-
-        if (tn_store_expunged_add(db, mr, uids[i], md->log) != SQLITE_OK) {
-            goto failed;
-        }
-
-        k++;
-    }
-
-    if (k == 0) {
-        tn_store_db_rollback(db, md->log);
-        return TN_OK;
-    }
-
-    if (tn_store_expunged_prune(db, mr, md->log) != SQLITE_OK) {
-        goto failed;
-    }
-
-    return tn_store_mbox_commit(db, mr, md->u, md->log);
-
-failed:
-
-    tn_store_db_rollback(db, md->log);
-    return TN_ERROR;
 }

@@ -132,9 +132,8 @@ static const char  tn_store_junk_sql[] =
 
 static const char  tn_store_dlv_insert_sql[] =
     "INSERT INTO messages (mailbox_id, uid, filename, size, vsize,"
-    " internaldate, flags, modseq, in_new, " TN_STORE_CACHE_COLUMNS ")"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', ?7, 1, " TN_STORE_CACHE_PARAMS(8)
-    ")";
+    " internaldate, flags, modseq, in_new)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', ?7, 1)";
 
 
 tn_fd_t
@@ -1172,7 +1171,6 @@ tn_store_dlv_index_tx(tn_store_dlv_t *dl, tn_store_db_t *db,
         sqlite3_bind_int64(ins, 6, m->d->internaldate ? m->d->internaldate
                                                       : time(NULL));
         sqlite3_bind_int64(ins, 7, ++modseq);
-        tn_store_cache_bind(ins, 8, m->cache);
 
         rc = sqlite3_step(ins);
         sqlite3_reset(ins);
@@ -1180,6 +1178,17 @@ tn_store_dlv_index_tx(tn_store_dlv_t *dl, tn_store_db_t *db,
         if (rc != SQLITE_DONE) {
             tn_store_db_log(db, dl->log, rc, "adding a message to the index");
             goto failed;
+        }
+
+        /* the header cache, into its own tables (schema 3) */
+        if (m->cache) {
+            rc = tn_store_cache_put(db, mr.id, mr.uidnext, m->cache,
+                                    dl->log);
+            if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+                tn_store_db_log(db, dl->log, rc,
+                                "adding a message's header cache");
+                goto failed;
+            }
         }
 
         m->d->uids[dl->refs[k].rcpt] = mr.uidnext++;

@@ -47,8 +47,16 @@ static tn_int_t tn_store_append_tx(tn_store_conf_t *conf,
     tn_store_user_t *u, tn_store_md_t *md, tn_store_db_t *db, int64_t id,
     tn_store_append_t *a, tn_store_copy_t *c, tn_store_cache_t *cache,
     tn_pool_t *pool, const char **reason, tn_log_t *log);
-static void tn_store_cache_read(sqlite3_stmt *stmt, int first,
+static tn_int_t tn_store_cache_copy(tn_store_db_t *db, int64_t to,
+    int64_t from, tn_log_t *log);
+static tn_int_t tn_store_cache_table(tn_store_db_t *db, tn_uint_t t,
+    int64_t id, uint32_t *uids, tn_uint_t n, tn_uint_t cols,
+    tn_pool_t *pool, tn_store_cache_t *caches, u_char *found,
+    tn_log_t *log);
+static void tn_store_cache_row(sqlite3_stmt *stmt, tn_uint_t t,
     tn_pool_t *pool, tn_store_cache_t *c);
+static void tn_store_cache_str(sqlite3_stmt *stmt, int col, tn_pool_t *pool,
+    tn_str_t *s);
 static tn_int_t tn_store_cache_make(tn_store_db_t *db, int64_t id,
     uint32_t uid, const char *path, tn_pool_t *pool, tn_store_cache_t *c,
     tn_log_t *log);
@@ -63,52 +71,97 @@ static const char  tn_store_copy_src_sql[] =
 
 static const char  tn_store_copy_sql[] =
     "INSERT INTO messages (mailbox_id, uid, filename, size, vsize,"
-    " internaldate, flags, keywords, modseq, in_new, "
-    TN_STORE_CACHE_COLUMNS ") SELECT ?1, ?2, ?3, size, vsize, internaldate,"
-    " flags, ?4, ?5, 0, " TN_STORE_CACHE_COLUMNS " FROM messages"
-    " WHERE mailbox_id = ?6 AND uid = ?7";
+    " internaldate, flags, keywords, modseq, in_new)"
+    " SELECT ?1, ?2, ?3, size, vsize, internaldate, flags, ?4, ?5, 0"
+    " FROM messages WHERE mailbox_id = ?6 AND uid = ?7";
 
 static const char  tn_store_append_sql[] =
     "INSERT INTO messages (mailbox_id, uid, filename, size, vsize,"
-    " internaldate, flags, keywords, modseq, in_new, "
-    TN_STORE_CACHE_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0,"
-    " " TN_STORE_CACHE_PARAMS(10) ")";
+    " internaldate, flags, keywords, modseq, in_new)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)";
 
-static const char  tn_store_cache_sql[] =
-    "SELECT m.filename, m.flags, b.dir, " TN_STORE_CACHE_COLUMNS
+static const char  tn_store_path_sql[] =
+    "SELECT m.filename, m.flags, b.dir"
     " FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id"
     " WHERE m.mailbox_id = ?1 AND m.uid = ?2";
 
 /*
- * The cache columns of a run of uids: those not wanted (?4, the
- * TN_STORE_COL_* bits) are NULL and not read from the row at all
+ * The header cache of schema 3 (see tn_store_db.c): three tables keyed
+ * by TN_STORE_CACHE_KEY(mailbox id, uid), and a batch reads only those
+ * that hold a column it wants.  Within a table the columns not wanted
+ * (?3, the TN_STORE_COL_* bits) are NULL and not read from the row.
  */
-static const char  tn_store_caches_sql[] =
-    "SELECT uid, cached,"
-    " CASE WHEN ?4 & 1 THEN header END,"
-    " CASE WHEN ?4 & 2 THEN envelope END,"
-    " CASE WHEN ?4 & 4 THEN bodystructure END,"
-    " CASE WHEN ?4 & 8 THEN body END,"
-    " CASE WHEN ?4 & 16 THEN from_ END,"
-    " CASE WHEN ?4 & 32 THEN to_ END,"
-    " CASE WHEN ?4 & 64 THEN cc END,"
-    " CASE WHEN ?4 & 128 THEN bcc END,"
-    " CASE WHEN ?4 & 256 THEN subject END,"
-    " CASE WHEN ?4 & 512 THEN sort_from END,"
-    " CASE WHEN ?4 & 1024 THEN sort_to END,"
-    " CASE WHEN ?4 & 2048 THEN sort_cc END,"
-    " CASE WHEN ?4 & 4096 THEN sort_subject END,"
-    " CASE WHEN ?4 & 8192 THEN sent_date END,"
-    " CASE WHEN ?4 & 8192 THEN sent_tz ELSE 0 END"
-    " FROM messages WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3"
-    " ORDER BY uid";
+#define TN_STORE_CACHE_KEY(id, uid)                                          \
+    ((int64_t) (((uint64_t) (id) << 32) | (uint32_t) (uid)))
+
+#define TN_STORE_COL_KEYS                                                    \
+    (TN_STORE_COL_FROM|TN_STORE_COL_TO|TN_STORE_COL_CC|TN_STORE_COL_BCC     \
+     |TN_STORE_COL_SUBJECT|TN_STORE_COL_SORT_FROM|TN_STORE_COL_SORT_TO     \
+     |TN_STORE_COL_SORT_CC|TN_STORE_COL_SORT_SUBJECT|TN_STORE_COL_DATE)
+#define TN_STORE_COL_PARTS                                                   \
+    (TN_STORE_COL_ENVELOPE|TN_STORE_COL_BODYSTRUCTURE|TN_STORE_COL_BODY)
+
+#define TN_STORE_CACHE_TABLES   3
+
+static const char  tn_store_keys_sql[] =
+    "SELECT id,"
+    " CASE WHEN ?3 & 16 THEN from_ END,"
+    " CASE WHEN ?3 & 32 THEN to_ END,"
+    " CASE WHEN ?3 & 64 THEN cc END,"
+    " CASE WHEN ?3 & 128 THEN bcc END,"
+    " CASE WHEN ?3 & 256 THEN subject END,"
+    " CASE WHEN ?3 & 512 THEN sort_from END,"
+    " CASE WHEN ?3 & 1024 THEN sort_to END,"
+    " CASE WHEN ?3 & 2048 THEN sort_cc END,"
+    " CASE WHEN ?3 & 4096 THEN sort_subject END,"
+    " CASE WHEN ?3 & 8192 THEN sent_date END,"
+    " CASE WHEN ?3 & 8192 THEN sent_tz ELSE 0 END"
+    " FROM msg_keys WHERE id BETWEEN ?1 AND ?2";
+
+static const char  tn_store_parts_sql[] =
+    "SELECT id,"
+    " CASE WHEN ?3 & 2 THEN envelope END,"
+    " CASE WHEN ?3 & 4 THEN bodystructure END,"
+    " CASE WHEN ?3 & 8 THEN body END"
+    " FROM msg_cache WHERE id BETWEEN ?1 AND ?2";
+
+static const char  tn_store_header_sql[] =
+    "SELECT id, cached, CASE WHEN ?3 & 1 THEN header END"
+    " FROM msg_header WHERE id BETWEEN ?1 AND ?2";
 
 /* uids further apart than this start a new run (and statement) */
 #define TN_STORE_RUN_GAP  32
 
-static const char  tn_store_cache_put_sql[] =
-    "UPDATE messages SET (" TN_STORE_CACHE_COLUMNS ") = ("
-    TN_STORE_CACHE_PARAMS(1) ") WHERE mailbox_id = ?17 AND uid = ?18";
+/*
+ * Writing a cache: the parameters of tn_store_cache_bind() (?1 cached,
+ * ?2 header, ?3 envelope, ..., ?16 sent_tz), ?17 the key.
+ */
+static const char  tn_store_keys_put_sql[] =
+    "INSERT OR REPLACE INTO msg_keys (id, from_, to_, cc, bcc, subject,"
+    " sort_from, sort_to, sort_cc, sort_subject, sent_date, sent_tz)"
+    " VALUES (?17, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+
+static const char  tn_store_parts_put_sql[] =
+    "INSERT OR REPLACE INTO msg_cache (id, envelope, bodystructure, body)"
+    " VALUES (?17, ?3, ?4, ?5)";
+
+static const char  tn_store_header_put_sql[] =
+    "INSERT OR REPLACE INTO msg_header (id, cached, header)"
+    " VALUES (?17, ?1, ?2)";
+
+/* a COPY's cache: ?1 the new key, ?2 the source's */
+static const char  tn_store_keys_copy_sql[] =
+    "INSERT OR REPLACE INTO msg_keys SELECT ?1, from_, to_, cc, bcc,"
+    " subject, sort_from, sort_to, sort_cc, sort_subject, sent_date, sent_tz"
+    " FROM msg_keys WHERE id = ?2";
+
+static const char  tn_store_parts_copy_sql[] =
+    "INSERT OR REPLACE INTO msg_cache SELECT ?1, envelope, bodystructure,"
+    " body FROM msg_cache WHERE id = ?2";
+
+static const char  tn_store_header_copy_sql[] =
+    "INSERT OR REPLACE INTO msg_header SELECT ?1, cached, header"
+    " FROM msg_header WHERE id = ?2";
 
 static const char  tn_store_usage_sql[] =
     "SELECT coalesce(sum(size), 0), count(*) FROM messages";
@@ -511,6 +564,13 @@ tn_store_copy_tx(tn_store_conf_t *conf, tn_store_user_t *u,
             tn_store_db_log(db, log, rc, "copying a message");
             goto failed;
         }
+
+        if (tn_store_cache_copy(db, TN_STORE_CACHE_KEY(tmr->id, c[i].newuid),
+                                TN_STORE_CACHE_KEY(id, c[i].uid), log)
+            != TN_OK)
+        {
+            goto failed;
+        }
     }
 
     return tn_store_mbox_commit(db, tmr, u, log);
@@ -734,12 +794,15 @@ tn_store_append_tx(tn_store_conf_t *conf, tn_store_user_t *u,
     sqlite3_bind_text(stmt, 7, (char *) letters, p - letters, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 8, (int64_t) kw);
     sqlite3_bind_int64(stmt, 9, ++mr.highestmodseq);
-    tn_store_cache_bind(stmt, 10, cache);
 
     rc = sqlite3_step(stmt);
     sqlite3_reset(stmt);
 
-    if (rc != SQLITE_DONE) {
+    if (rc == SQLITE_DONE && cache) {
+        rc = tn_store_cache_put(db, mr.id, mr.uidnext, cache, log);
+    }
+
+    if (rc != SQLITE_DONE && rc != SQLITE_OK) {
         tn_store_db_log(db, log, rc, "appending a message");
         a->err = tn_store_db_errno(rc);
         goto failed;
@@ -771,11 +834,11 @@ tn_store_mbox_message(tn_store_conf_t *conf, tn_store_user_t *u,
     int64_t id, uint32_t uid, tn_uint_t want, char *path, tn_pool_t *pool,
     tn_store_cache_t *cache, tn_log_t *log)
 {
-    u_char         *base, *p;
+    u_char         *base, *p, cached;
     size_t          len;
     uint32_t        flags;
     tn_int_t        ret;
-    tn_uint_t       cur, cached;
+    tn_uint_t       cur;
     sqlite3_stmt   *stmt;
     tn_store_md_t   md;
     tn_store_db_t  *db;
@@ -787,7 +850,7 @@ tn_store_mbox_message(tn_store_conf_t *conf, tn_store_user_t *u,
         return TN_ERROR;
     }
 
-    ret = tn_store_msg_step(db, tn_store_cache_sql, id, uid, &stmt, log);
+    ret = tn_store_msg_step(db, tn_store_path_sql, id, uid, &stmt, log);
     if (ret != TN_OK) {
         return ret;
     }
@@ -808,13 +871,17 @@ tn_store_mbox_message(tn_store_conf_t *conf, tn_store_user_t *u,
     flags = tn_store_flags_parse(sqlite3_column_text(stmt, 1),
                                  sqlite3_column_bytes(stmt, 1));
 
-    cached = sqlite3_column_int(stmt, 3);
-
-    if ((want & TN_STORE_WANT_CACHE) && cached) {
-        tn_store_cache_read(stmt, 3, pool, cache);
-    }
-
     sqlite3_reset(stmt);
+
+    cached = 0;
+
+    if ((want & TN_STORE_WANT_CACHE)
+        && tn_store_messages_run(db, id, &uid, 1, TN_STORE_COL_ALL, pool,
+                                 cache, &cached, log)
+           != TN_OK)
+    {
+        return TN_ERROR;
+    }
 
     if (!(want & TN_STORE_WANT_PATH)
         && (cached || !(want & TN_STORE_WANT_CACHE)))
@@ -888,6 +955,12 @@ tn_store_mbox_messages(tn_store_conf_t *conf, tn_store_user_t *u,
         return TN_ERROR;
     }
 
+    /* one snapshot for every run and table */
+
+    if (tn_store_db_exec(db, "BEGIN", log) != SQLITE_OK) {
+        return TN_ERROR;
+    }
+
     for (i = 0; i < n; i = j) {
 
         for (j = i + 1; j < n; j++) {
@@ -902,12 +975,30 @@ tn_store_mbox_messages(tn_store_conf_t *conf, tn_store_user_t *u,
                                   caches + i, found + i, log)
             != TN_OK)
         {
+            tn_store_db_rollback(db, log);
             return TN_ERROR;
         }
     }
 
+    tn_store_db_rollback(db, log);
+
     return TN_OK;
 }
+
+
+/*
+ * A run of ascending uids: each cache table holding a wanted column is
+ * read in one statement; found[i] (0 on entry) becomes 1 when uids[i]
+ * has its rows in every table read.
+ */
+
+static const tn_uint_t  tn_store_cache_cols[TN_STORE_CACHE_TABLES] = {
+    TN_STORE_COL_KEYS, TN_STORE_COL_PARTS, TN_STORE_COL_HEADER
+};
+
+static const char  *tn_store_cache_sqls[TN_STORE_CACHE_TABLES] = {
+    tn_store_keys_sql, tn_store_parts_sql, tn_store_header_sql
+};
 
 
 static tn_int_t
@@ -915,20 +1006,61 @@ tn_store_messages_run(tn_store_db_t *db, int64_t id, uint32_t *uids,
     tn_uint_t n, tn_uint_t cols, tn_pool_t *pool, tn_store_cache_t *caches,
     u_char *found, tn_log_t *log)
 {
+    tn_uint_t  k, t, tables;
+
+    for (k = 0; k < n; k++) {
+        tn_memzero(&caches[k], sizeof(tn_store_cache_t));
+        caches[k].date = -1;
+    }
+
+    tables = 0;
+
+    for (t = 0; t < TN_STORE_CACHE_TABLES; t++) {
+
+        /* no column wanted: whether there is a cache, from msg_keys */
+
+        if (!(cols & tn_store_cache_cols[t])
+            && (t > 0 || (cols & TN_STORE_COL_ALL)))
+        {
+            continue;
+        }
+
+        if (tn_store_cache_table(db, t, id, uids, n, cols, pool, caches,
+                                 found, log)
+            != TN_OK)
+        {
+            return TN_ERROR;
+        }
+
+        tables++;
+    }
+
+    for (k = 0; k < n; k++) {
+        found[k] = (found[k] == tables);
+    }
+
+    return TN_OK;
+}
+
+
+static tn_int_t
+tn_store_cache_table(tn_store_db_t *db, tn_uint_t t, int64_t id,
+    uint32_t *uids, tn_uint_t n, tn_uint_t cols, tn_pool_t *pool,
+    tn_store_cache_t *caches, u_char *found, tn_log_t *log)
+{
     int            rc;
     uint32_t       uid;
     tn_uint_t      k;
     sqlite3_stmt  *stmt;
 
-    stmt = tn_store_db_stmt(db, tn_store_caches_sql, log);
+    stmt = tn_store_db_stmt(db, tn_store_cache_sqls[t], log);
     if (stmt == NULL) {
         return TN_ERROR;
     }
 
-    sqlite3_bind_int64(stmt, 1, id);
-    sqlite3_bind_int64(stmt, 2, uids[0]);
-    sqlite3_bind_int64(stmt, 3, uids[n - 1]);
-    sqlite3_bind_int64(stmt, 4, cols);
+    sqlite3_bind_int64(stmt, 1, TN_STORE_CACHE_KEY(id, uids[0]));
+    sqlite3_bind_int64(stmt, 2, TN_STORE_CACHE_KEY(id, uids[n - 1]));
+    sqlite3_bind_int64(stmt, 3, cols);
 
     k = 0;
 
@@ -950,13 +1082,13 @@ tn_store_messages_run(tn_store_db_t *db, int64_t id, uint32_t *uids,
             break;
         }
 
-        if (uids[k] != uid || sqlite3_column_int(stmt, 1) == 0) {
-            /* not asked for, or no cache yet (the caller makes it) */
+        if (uids[k] != uid) {
+            /* not asked for */
             continue;
         }
 
-        tn_store_cache_read(stmt, 1, pool, &caches[k]);
-        found[k++] = 1;
+        tn_store_cache_row(stmt, t, pool, &caches[k]);
+        found[k++]++;
     }
 
     sqlite3_reset(stmt);
@@ -967,6 +1099,77 @@ tn_store_messages_run(tn_store_db_t *db, int64_t id, uint32_t *uids,
     }
 
     return TN_OK;
+}
+
+
+/* the columns of a row of table t (tn_store_cache_sqls) into c */
+
+static void
+tn_store_cache_row(sqlite3_stmt *stmt, tn_uint_t t, tn_pool_t *pool,
+    tn_store_cache_t *c)
+{
+    int        i;
+    tn_str_t  *s[9];
+
+    switch (t) {
+
+    case 0:
+        s[0] = &c->from;
+        s[1] = &c->to;
+        s[2] = &c->cc;
+        s[3] = &c->bcc;
+        s[4] = &c->subject;
+        s[5] = &c->sort_from;
+        s[6] = &c->sort_to;
+        s[7] = &c->sort_cc;
+        s[8] = &c->sort_subject;
+
+        for (i = 0; i < 9; i++) {
+            tn_store_cache_str(stmt, 1 + i, pool, s[i]);
+        }
+
+        c->date = (sqlite3_column_type(stmt, 10) == SQLITE_NULL)
+                  ? -1 : (time_t) sqlite3_column_int64(stmt, 10);
+        c->date_tz = sqlite3_column_int(stmt, 11);
+        break;
+
+    case 1:
+        tn_store_cache_str(stmt, 1, pool, &c->envelope);
+        tn_store_cache_str(stmt, 2, pool, &c->bodystructure);
+        tn_store_cache_str(stmt, 3, pool, &c->body);
+        break;
+
+    default:
+        c->header_too_large = (sqlite3_column_int(stmt, 1) & 2) ? 1 : 0;
+        tn_store_cache_str(stmt, 2, pool, &c->header);
+        break;
+    }
+}
+
+
+static void
+tn_store_cache_str(sqlite3_stmt *stmt, int col, tn_pool_t *pool,
+    tn_str_t *s)
+{
+    size_t       len;
+    const void  *p;
+
+    /* a BLOB (the header) or TEXT: the bytes as stored */
+    p = sqlite3_column_blob(stmt, col);
+    len = sqlite3_column_bytes(stmt, col);
+
+    if (p == NULL || len == 0) {
+        return;
+    }
+
+    /* NUL-terminated for the callers' convenience */
+    s->data = tn_pnalloc(pool, len + 1);
+    if (s->data == NULL) {
+        return;
+    }
+
+    *tn_cpymem(s->data, p, len) = '\0';
+    s->len = len;
 }
 
 
@@ -1034,22 +1237,100 @@ tn_store_cache_make(tn_store_db_t *db, int64_t id, uint32_t uid,
         return TN_ERROR;
     }
 
-    /* kept for the next FETCH; not a change of the message (no MODSEQ) */
+    /*
+     * Kept for the next FETCH; not a change of the message (no MODSEQ).
+     * Only while the message is there: a cache row without its message
+     * would never be removed.  A failure costs only the next FETCH.
+     */
 
-    stmt = tn_store_db_stmt(db, tn_store_cache_put_sql, log);
-    if (stmt == NULL) {
+    if (tn_store_db_begin(db, log) != SQLITE_OK) {
         return TN_OK;
     }
 
-    tn_store_cache_bind(stmt, 1, c);
-    sqlite3_bind_int64(stmt, 1 + TN_STORE_CACHE_NCOLUMNS, id);
-    sqlite3_bind_int64(stmt, 2 + TN_STORE_CACHE_NCOLUMNS, uid);
+    ret = tn_store_msg_step(db, tn_store_path_sql, id, uid, &stmt, log);
 
-    rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
+    if (ret == TN_OK) {
+        sqlite3_reset(stmt);
+        rc = tn_store_cache_put(db, id, uid, c, log);
 
-    if (rc != SQLITE_DONE) {
+        if (rc == SQLITE_OK) {
+            (void) tn_store_db_commit(db, log);
+            return TN_OK;
+        }
+
         tn_store_db_log(db, log, rc, "storing the header cache");
+    }
+
+    tn_store_db_rollback(db, log);
+
+    return TN_OK;
+}
+
+
+int
+tn_store_cache_put(tn_store_db_t *db, int64_t id, uint32_t uid,
+    tn_store_cache_t *c, tn_log_t *log)
+{
+    int            rc;
+    tn_uint_t      t;
+    sqlite3_stmt  *stmt;
+
+    static const char  *sqls[TN_STORE_CACHE_TABLES] = {
+        tn_store_keys_put_sql, tn_store_parts_put_sql,
+        tn_store_header_put_sql
+    };
+
+    for (t = 0; t < TN_STORE_CACHE_TABLES; t++) {
+        stmt = tn_store_db_stmt(db, sqls[t], log);
+        if (stmt == NULL) {
+            return SQLITE_ERROR;
+        }
+
+        tn_store_cache_bind(stmt, 1, c);
+        sqlite3_bind_int64(stmt, 1 + TN_STORE_CACHE_NCOLUMNS,
+                           TN_STORE_CACHE_KEY(id, uid));
+
+        rc = sqlite3_step(stmt);
+        sqlite3_reset(stmt);
+
+        if (rc != SQLITE_DONE) {
+            return rc;
+        }
+    }
+
+    return SQLITE_OK;
+}
+
+
+static tn_int_t
+tn_store_cache_copy(tn_store_db_t *db, int64_t to, int64_t from,
+    tn_log_t *log)
+{
+    int            rc;
+    tn_uint_t      t;
+    sqlite3_stmt  *stmt;
+
+    static const char  *sqls[TN_STORE_CACHE_TABLES] = {
+        tn_store_keys_copy_sql, tn_store_parts_copy_sql,
+        tn_store_header_copy_sql
+    };
+
+    for (t = 0; t < TN_STORE_CACHE_TABLES; t++) {
+        stmt = tn_store_db_stmt(db, sqls[t], log);
+        if (stmt == NULL) {
+            return TN_ERROR;
+        }
+
+        sqlite3_bind_int64(stmt, 1, to);
+        sqlite3_bind_int64(stmt, 2, from);
+
+        rc = sqlite3_step(stmt);
+        sqlite3_reset(stmt);
+
+        if (rc != SQLITE_DONE) {
+            tn_store_db_log(db, log, rc, "copying a header cache");
+            return TN_ERROR;
+        }
     }
 
     return TN_OK;
@@ -1099,59 +1380,6 @@ tn_store_cache_bind(sqlite3_stmt *stmt, int first, tn_store_cache_t *c)
     }
 
     sqlite3_bind_int(stmt, first + 15, c->date_tz);
-}
-
-
-static void
-tn_store_cache_read(sqlite3_stmt *stmt, int first, tn_pool_t *pool,
-    tn_store_cache_t *c)
-{
-    int           i, cached;
-    size_t        len;
-    tn_str_t     *s[13];
-    const void   *p;
-
-    tn_memzero(c, sizeof(tn_store_cache_t));
-
-    cached = sqlite3_column_int(stmt, first);
-    c->header_too_large = (cached & 2) ? 1 : 0;
-
-    s[0] = &c->header;
-    s[1] = &c->envelope;
-    s[2] = &c->bodystructure;
-    s[3] = &c->body;
-    s[4] = &c->from;
-    s[5] = &c->to;
-    s[6] = &c->cc;
-    s[7] = &c->bcc;
-    s[8] = &c->subject;
-    s[9] = &c->sort_from;
-    s[10] = &c->sort_to;
-    s[11] = &c->sort_cc;
-    s[12] = &c->sort_subject;
-
-    for (i = 0; i < 13; i++) {
-        p = (i == 0) ? sqlite3_column_blob(stmt, first + 1)
-                     : (const void *) sqlite3_column_text(stmt, first + 1 + i);
-        len = sqlite3_column_bytes(stmt, first + 1 + i);
-
-        if (p == NULL || len == 0) {
-            continue;
-        }
-
-        /* NUL-terminated for the callers' convenience */
-        s[i]->data = tn_pnalloc(pool, len + 1);
-        if (s[i]->data == NULL) {
-            continue;
-        }
-
-        *tn_cpymem(s[i]->data, p, len) = '\0';
-        s[i]->len = len;
-    }
-
-    c->date = (sqlite3_column_type(stmt, first + 14) == SQLITE_NULL)
-              ? -1 : (time_t) sqlite3_column_int64(stmt, first + 14);
-    c->date_tz = sqlite3_column_int(stmt, first + 15);
 }
 
 

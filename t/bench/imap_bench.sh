@@ -724,6 +724,15 @@ for a, h in c.execute("SELECT address, password_hash FROM users"):
             note "tern: $u@ holds $n messages after $N delivered"
     done
 
+    # the size of f@'s index.db in use (pages not on the free list,
+    # the WAL's newest version of each), the header cache included
+
+    R[tern_index]=$(python3 -c 'import sqlite3, sys
+c = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+v = [c.execute("PRAGMA " + p).fetchone()[0]
+     for p in ("page_size", "page_count", "freelist_count")]
+print(v[0] * (v[1] - v[2]))' "$TP/mail/bench.test/f/index.db" 2>/dev/null)
+
     # Dovecot's copy, taken now: the files where delivery put them
     # (Tern's first SELECT moves them from new/ to cur/, Dovecot's will)
 
@@ -1007,6 +1016,8 @@ report() {
     if [ "$DO_FETCH" = 1 ]; then
         row "SELECT, first (ms)" "$(ms "${R[tern_fetch_c0_first]:-}")" \
             "$(ms "${R[dovecot_fetch_c0_first]:-}")"
+        row "SELECT, warm, median (ms)" "$(ms "${R[tern_fetch_c0_med]:-}")" \
+            "$(ms "${R[dovecot_fetch_c0_med]:-}")"
         row "FETCH 1:* (FLAGS ENVELOPE), first (ms)" \
             "$(ms "${R[tern_fetch_c1_first]:-}")" \
             "$(ms "${R[dovecot_fetch_c1_first]:-}")"
@@ -1019,6 +1030,9 @@ report() {
         row "FETCH 1:* (FLAGS ENVELOPE), warm, median (ms)" \
             "$(ms "$t")" "$(ms "$d")" %.1f "$(ratio "$t" "$d")" \
             "Tern/Dovecot <= 0.5" '<=' 0.5
+        [ -n "${R[tern_index]:-}" ] &&
+            row "index.db of the $N-message mailbox (kB)" \
+                "$(calc "${R[tern_index]} / 1024")" "" %.0f
         row "FETCH warm, fastest (ms)" "$(ms "${R[tern_fetch_c1_min]:-}")" \
             "$(ms "${R[dovecot_fetch_c1_min]:-}")"
         t=${R[tern_fetch_c1_scpumean]:-}

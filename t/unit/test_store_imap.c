@@ -8,7 +8,8 @@
  * by hand, SELECT with files dropped into new/ and cur/, STORE with
  * MODSEQ and the changes since, the keyword table limit, EXPUNGE,
  * COPY/MOVE, APPEND, the header cache, STATUS, the quota, an index.db of
- * version 1 migrated, UIDs kept by tn_store_index_rebuild(), and
+ * version 1 and one of version 2 (the cache in the messages rows)
+ * migrated, UIDs kept by tn_store_index_rebuild(), and
  * deliveries racing SELECT and STORE.
  */
 
@@ -81,6 +82,23 @@ write_file(const char *path, const char *data)
 }
 
 
+/* a Maildir++ folder made by hand: dir and its tmp/, new/, cur/ */
+
+static void
+make_folder(tn_store_user_t *u, const char *dir)
+{
+    tn_uint_t  i;
+    char       path[2 * PATH_MAX];
+
+    static const char  *subs[] = { "", "/tmp", "/new", "/cur" };
+
+    for (i = 0; i < 4; i++) {
+        snprintf(path, sizeof(path), "%s/%s%s", u->maildir, dir, subs[i]);
+        mkdir(path, 0700);
+    }
+}
+
+
 static int
 exists(tn_store_user_t *u, const char *rel)
 {
@@ -149,6 +167,28 @@ db_int(tn_store_user_t *u, const char *sql)
     sqlite3_close(db);
 
     return n;
+}
+
+
+static int
+eq(tn_str_t *s, const char *v)
+{
+    return s->len == strlen(v) && memcmp(s->data, v, s->len) == 0;
+}
+
+
+/* cache rows whose message is gone (each table), or -1 */
+
+static int64_t
+orphans(tn_store_user_t *u)
+{
+    return db_int(u, "SELECT (SELECT count(*) FROM msg_keys"
+                     " WHERE id NOT IN (SELECT (mailbox_id << 32) | uid"
+                     " FROM messages)) + (SELECT count(*) FROM msg_cache"
+                     " WHERE id NOT IN (SELECT (mailbox_id << 32) | uid"
+                     " FROM messages)) + (SELECT count(*) FROM msg_header"
+                     " WHERE id NOT IN (SELECT (mailbox_id << 32) | uid"
+                     " FROM messages))");
 }
 
 
@@ -328,14 +368,7 @@ test_folders(tn_store_conf_t *conf, tn_store_user_t *u, tn_pool_t *pool)
 
     /* made by hand, and a name that does not decode */
 
-    snprintf(path, sizeof(path), "%s/.Hand", u->maildir);
-    mkdir(path, 0700);
-    snprintf(path, sizeof(path), "%s/.Hand/cur", u->maildir);
-    mkdir(path, 0700);
-    snprintf(path, sizeof(path), "%s/.Hand/new", u->maildir);
-    mkdir(path, 0700);
-    snprintf(path, sizeof(path), "%s/.Hand/tmp", u->maildir);
-    mkdir(path, 0700);
+    make_folder(u, ".Hand");
     snprintf(path, sizeof(path), "%s/.Bad&Jjo", u->maildir);
     mkdir(path, 0700);
     snprintf(path, sizeof(path), "%s/.Bad&Jjo/cur", u->maildir);
@@ -761,10 +794,18 @@ test_messages(tn_store_conf_t *conf, tn_store_user_t *u, tn_pool_t *pool)
     ok(deliver(conf, u, "Subject: d\n\ndelivered\n", &uids[3]) == TN_OK
        && exists(u, "new") && count_dir(u, "new") == 1, "a delivery");
 
-    snprintf(path, sizeof(path), "SELECT cached FROM messages WHERE uid = %u"
-             " AND mailbox_id = (SELECT id FROM mailboxes"
-             " WHERE name = 'INBOX')", (unsigned) uids[3]);
-    ok(db_int(u, path) == 1, "delivery fills the header cache");
+    snprintf(path, sizeof(path), "SELECT count(*) FROM msg_keys k"
+             " JOIN msg_cache c USING (id) JOIN msg_header h USING (id)"
+             " WHERE id = ((SELECT id FROM mailboxes WHERE name = 'INBOX')"
+             " << 32) | %u AND k.subject = 'd' AND c.envelope IS NOT NULL"
+             " AND h.cached = 1 AND h.header IS NOT NULL",
+             (unsigned) uids[3]);
+    ok(db_int(u, path) == 1, "delivery fills the header cache tables");
+
+    ok(db_int(u, "SELECT count(*) FROM messages WHERE cached != 0"
+                 " OR header IS NOT NULL OR envelope IS NOT NULL"
+                 " OR subject IS NOT NULL OR sent_tz IS NOT NULL") == 0,
+       "no cache data left in the messages rows");
 
     name = str("INBOX");
     ok(tn_store_mbox_status(conf, u, &name, pool, &info, &reason, &test_log)
@@ -792,6 +833,14 @@ test_messages(tn_store_conf_t *conf, tn_store_user_t *u, tn_pool_t *pool)
        && tn_store_mbox_status(conf, u, &name, pool, &info, &reason,
                                &test_log) == TN_OK
        && info.messages == 0, "INBOX stays, empty");
+
+    ok(db_int(u, "SELECT count(*) FROM msg_header WHERE id >> 32 ="
+                 " (SELECT id FROM mailboxes WHERE name = 'Old')") >= 1
+       && db_int(u, "SELECT count(*) FROM msg_header WHERE id >> 32 ="
+                    " (SELECT id FROM mailboxes WHERE name = 'INBOX')") == 0,
+       "RENAME INBOX moves the header caches with the messages");
+
+    ok(orphans(u) == 0, "no cache row without its message");
 
     /* another tool's name: flags out of order and a keyword letter */
 
@@ -1137,7 +1186,204 @@ test_migration(tn_store_conf_t *conf, tn_store_user_t *u, tn_pool_t *pool)
         sqlite3_close(db);
     }
 
-    ok(version == TN_STORE_INDEX_VERSION, "user_version 2, INBOX row set");
+    ok(version == TN_STORE_INDEX_VERSION, "user_version 3, INBOX row set");
+}
+
+
+/*
+ * An index.db as schema 2 made it (its SQL as it was, frozen here):
+ * the header cache in the messages rows.  Schema 3 moves it into the
+ * cache tables in place, keeps UIDs and flags, and drops the cache of a
+ * message whose file is gone with the message.
+ */
+
+static const char  test_schema2[] =
+    "CREATE TABLE mailboxes (id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE, uidvalidity INTEGER NOT NULL,"
+    " uidnext INTEGER NOT NULL, highestmodseq INTEGER NOT NULL DEFAULT 1,"
+    " dir TEXT, subscribed INTEGER NOT NULL DEFAULT 0,"
+    " special INTEGER NOT NULL DEFAULT 0,"
+    " expunged_modseq INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE messages (mailbox_id INTEGER NOT NULL"
+    " REFERENCES mailboxes(id), uid INTEGER NOT NULL,"
+    " filename TEXT NOT NULL, size INTEGER NOT NULL,"
+    " vsize INTEGER NOT NULL, internaldate INTEGER NOT NULL,"
+    " flags TEXT NOT NULL DEFAULT '', modseq INTEGER NOT NULL DEFAULT 1,"
+    " keywords INTEGER NOT NULL DEFAULT 0,"
+    " in_new INTEGER NOT NULL DEFAULT 0,"
+    " cached INTEGER NOT NULL DEFAULT 0, header BLOB, envelope TEXT,"
+    " bodystructure TEXT, body TEXT, from_ TEXT, to_ TEXT, cc TEXT,"
+    " bcc TEXT, subject TEXT, sort_from TEXT, sort_to TEXT, sort_cc TEXT,"
+    " sort_subject TEXT, sent_date INTEGER, sent_tz INTEGER,"
+    " PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
+    "CREATE UNIQUE INDEX messages_filename"
+    " ON messages (mailbox_id, filename);"
+    "CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);"
+    "CREATE TABLE expunged (mailbox_id INTEGER NOT NULL,"
+    " uid INTEGER NOT NULL, modseq INTEGER NOT NULL, time INTEGER NOT NULL,"
+    " PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
+    "CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);"
+    "CREATE TABLE keywords (mailbox_id INTEGER NOT NULL,"
+    " idx INTEGER NOT NULL, name TEXT NOT NULL,"
+    " PRIMARY KEY (mailbox_id, idx)) WITHOUT ROWID;"
+    "INSERT INTO mailboxes VALUES (1, 'INBOX', 77, 4, 9, '', 1, 0, 9);"
+    "INSERT INTO mailboxes VALUES (2, 'Box', 78, 2, 3, '.Box', 1, 0, 3);"
+    "INSERT INTO messages VALUES (1, 1, '1600000001.a.test', 30, 33,"
+    " 1600000001, 'S', 5, 1, 0, 1,"
+    " CAST('Subject: one' || char(13, 10) || 'From: A <a@x>' || char(13, 10)"
+    " || char(13, 10) AS BLOB), '(\"env1\")', '(\"bs1\")', '(\"b1\")',"
+    " 'a <a@x>', 'b <b@x>', NULL, NULL, 'one', 'a@x', 'b@x', NULL, 'one',"
+    " 1600000000, 60);"
+    "INSERT INTO messages (mailbox_id, uid, filename, size, vsize,"
+    " internaldate, flags, modseq) VALUES (1, 2, '1600000002.b.test', 14, 17,"
+    " 1600000002, 'S', 6);"
+    "INSERT INTO messages VALUES (1, 3, '1600000003.c.test', 14, 17,"
+    " 1600000003, 'S', 7, 0, 0, 1, NULL, '(\"env3\")', NULL, NULL,"
+    " 'c <c@x>', NULL, NULL, NULL, 'three', NULL, NULL, NULL, NULL, NULL, 0);"
+    "INSERT INTO messages VALUES (2, 1, '1600000004.d.test', 14, 17,"
+    " 1600000004, 'F', 2, 0, 0, 3, NULL, '(\"env4\")', '(\"bs4\")',"
+    " '(\"b4\")', 'd <d@x>', NULL, NULL, NULL, 'four', NULL, NULL, NULL,"
+    " 'four', NULL, 0);"
+    "PRAGMA user_version = 2;";
+
+
+static void
+test_migration_v2(tn_store_conf_t *conf, tn_store_user_t *u,
+    tn_pool_t *pool)
+{
+    size_t            i;
+    u_char            found[3];
+    uint32_t          uids[3];
+    sqlite3          *db;
+    tn_str_t          name;
+    const char       *reason;
+    tn_store_mbox_t   mb;
+    tn_store_cache_t  caches[3], cache;
+    char              path[2 * PATH_MAX];
+
+    static const char  *files[] = {
+        "cur/1600000001.a.test:2,S", "cur/1600000002.b.test:2,S",
+        ".Box/cur/1600000004.d.test:2,F"
+    };
+
+    make_folder(u, ".Box");
+
+    for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", u->maildir, files[i]);
+        write_file(path, "Subject: two\n\nbody\n");
+    }
+
+    snprintf(path, sizeof(path), "%s/index.db", u->maildir);
+    tn_store_db_forget(path);
+    unlink(path);
+
+    if (sqlite3_open(path, &db) != SQLITE_OK
+        || sqlite3_exec(db, test_schema2, NULL, NULL, NULL) != SQLITE_OK)
+    {
+        ok(0, "a schema 2 index");
+        sqlite3_close(db);
+        return;
+    }
+
+    sqlite3_close(db);
+
+    ok(db_int(u, "SELECT count(*) FROM messages WHERE cached != 0") == 3,
+       "a schema 2 index with the cache in the messages rows");
+
+    name = str("INBOX");
+
+    ok(tn_store_mbox_open(conf, u, &name, 1, &mb, &reason, &test_log)
+       == TN_OK && mb.nmsgs == 2 && mb.msgs[0].uid == 1
+       && mb.msgs[1].uid == 2 && mb.info.uidvalidity == 77
+       && (mb.msgs[0].flags & TN_STORE_F_SEEN),
+       "schema 2 migrated in place: UIDs and flags kept, a lost file "
+       "expunged");
+
+    if (mb.pool) {
+        tn_store_mbox_free(&mb);
+    }
+
+    ok(db_int(u, "PRAGMA user_version") == 3, "user_version 3");
+
+    ok(db_int(u, "SELECT count(*) FROM messages WHERE cached != 0"
+                 " OR header IS NOT NULL OR envelope IS NOT NULL"
+                 " OR from_ IS NOT NULL OR sent_tz IS NOT NULL") == 0
+       && db_int(u, "SELECT count(*) FROM msg_keys") == 2
+       && db_int(u, "SELECT count(*) FROM msg_cache") == 2
+       && db_int(u, "SELECT count(*) FROM msg_header") == 2
+       && db_int(u, "SELECT count(*) FROM sqlite_master"
+                    " WHERE type = 'trigger'") == 3,
+       "the cache moved out of the messages rows; the lost message's "
+       "cache went with it");
+
+    uids[0] = 1;
+    uids[1] = 2;
+    uids[2] = 3;
+
+    ok(tn_store_mbox_messages(conf, u, 1, uids, 3, TN_STORE_COL_ALL, pool,
+                              caches, found, &test_log) == TN_OK
+       && found[0] && !found[1] && !found[2]
+       && caches[0].header.len == 31
+       && tn_strncmp(caches[0].header.data, "Subject: one\r\n", 14) == 0
+       && caches[0].envelope.len == 8
+       && eq(&caches[0].envelope, "(\"env1\")")
+       && eq(&caches[0].bodystructure, "(\"bs1\")")
+       && eq(&caches[0].body, "(\"b1\")")
+       && eq(&caches[0].from, "a <a@x>")
+       && eq(&caches[0].to, "b <b@x>")
+       && caches[0].cc.len == 0
+       && eq(&caches[0].sort_to, "b@x")
+       && eq(&caches[0].sort_subject, "one")
+       && caches[0].date == 1600000000 && caches[0].date_tz == 60
+       && !caches[0].header_too_large,
+       "a migrated cache reads back whole");
+
+    ok(tn_store_mbox_messages(conf, u, 1, uids, 2, TN_STORE_COL_FROM, pool,
+                              caches, found, &test_log) == TN_OK
+       && found[0] && !found[1]
+       && eq(&caches[0].from, "a <a@x>")
+       && caches[0].subject.len == 0 && caches[0].envelope.len == 0
+       && caches[0].header.len == 0 && caches[0].date == -1,
+       "SEARCH FROM reads only the search keys");
+
+    ok(tn_store_mbox_messages(conf, u, 2, uids, 1,
+                              TN_STORE_COL_HEADER|TN_STORE_COL_ENVELOPE,
+                              pool, caches, found, &test_log) == TN_OK
+       && found[0] && caches[0].header_too_large
+       && caches[0].header.len == 0
+       && eq(&caches[0].envelope, "(\"env4\")"),
+       "a folder's cache, its header too large, migrated");
+
+    tn_memzero(&cache, sizeof(cache));
+
+    ok(tn_store_mbox_message(conf, u, 1, 2, TN_STORE_WANT_CACHE, NULL, pool,
+                             &cache, &test_log) == TN_OK
+       && eq(&cache.subject, "two")
+       && db_int(u, "SELECT count(*) FROM msg_keys WHERE id ="
+                    " (1 << 32) | 2 AND subject = 'two'") == 1
+       && db_int(u, "SELECT count(*) FROM msg_header WHERE id ="
+                    " (1 << 32) | 2") == 1,
+       "a message without a cache gets one in the new tables");
+
+    /* rebuilds: keeping the index, then from the Maildir alone */
+
+    ok(tn_store_index_rebuild(conf, u, &test_log) == TN_OK
+       && tn_store_mbox_messages(conf, u, 1, uids, 2, TN_STORE_COL_ENVELOPE,
+                                 pool, caches, found, &test_log) == TN_OK
+       && found[0] && found[1]
+       && eq(&caches[0].envelope, "(\"env1\")"),
+       "a rebuild keeps the cache tables");
+
+    tn_store_db_forget(path);
+    unlink(path);
+
+    ok(tn_store_index_rebuild(conf, u, &test_log) == TN_OK
+       && db_int(u, "PRAGMA user_version") == 3
+       && db_int(u, "SELECT count(*) FROM messages") == 2
+       && db_int(u, "SELECT count(*) FROM msg_keys") == 0,
+       "a new index from the Maildir is schema 3");
+
+    ok(orphans(u) == 0, "no cache row without its message");
 }
 
 
@@ -1146,7 +1392,7 @@ main(void)
 {
     tn_pool_t         *pool;
     tn_store_conf_t    conf;
-    tn_store_user_t    alice, bob, carol;
+    tn_store_user_t    alice, bob, carol, dave;
     char               buf[2 * PATH_MAX];
     FILE              *f;
     int                alerts;
@@ -1194,6 +1440,10 @@ main(void)
         || tn_store_user_lookup(&conf, (u_char *) "bob@x.test", 10, &bob,
                                 &test_log) != TN_OK
         || tn_store_user_lookup(&conf, (u_char *) "carol@x.test", 12, &carol,
+                                &test_log) != TN_OK
+        || tn_store_user_add(&conf, (u_char *) "dave@x.test", 11,
+                             (u_char *) "pw", 2, &test_log) != TN_OK
+        || tn_store_user_lookup(&conf, (u_char *) "dave@x.test", 11, &dave,
                                 &test_log) != TN_OK)
     {
         printf("Bail out! setup\n");
@@ -1207,6 +1457,7 @@ main(void)
     test_rebuild(&conf, &alice, pool);
     test_tampered(&conf, &alice, pool);
     test_migration(&conf, &bob, pool);
+    test_migration_v2(&conf, &dave, pool);
     test_concurrent(&conf, &carol, pool);
 
     ok(changes > 0, "tn_store_changed() was called");
