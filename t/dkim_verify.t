@@ -225,18 +225,18 @@ $s .= "-- \r\nfooter\r\n";
 like(ar($s), qr/dkim=fail reason="body hash mismatch"/,
      'mailing list footer: fail');
 
-# l=: the signed part intact, a tail appended: pass, noted
+# l=: the signed part intact, a tail appended: not a pass (checklist A1)
 
 $s = pysign(message('length'), 'py', 'rsa-sha256', 'relaxed/relaxed',
             length => 1);
 like($s, qr/l=\d+/, 'dkimpy wrote l=');
 my $l = ar($s);
 like($l, qr/dkim=pass header\.d=example\.org/, 'l= whole body: pass');
-unlike($l, qr/covers part/, 'l= whole body: no note');
+unlike($l, qr/unsigned/, 'l= whole body: no note');
 $s .= "appended by someone else\r\n";
 like(ar($s),
-     qr/dkim=pass reason="l= covers part of the body" header\.d=example\.org/,
-     'l= and a tail appended: pass, reported');
+     qr/dkim=policy reason="l= leaves \d+ bytes of the body unsigned" header\.d=example\.org/,
+     'l= and a tail appended: policy (the tail is nobody\'s), reported');
 
 # RFC 8301: rsa-sha1 fails
 

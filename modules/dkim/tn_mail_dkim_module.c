@@ -948,20 +948,27 @@ tn_mail_dkim_verify_one(tn_mail_dkim_ctx_t *ctx, tn_mail_dkim_one_t *one,
         return TN_MAIL_AUTH_FAIL;
     }
 
-    if ((sig->length != -1 && sig->length < b->length) || key.testing) {
+    if (sig->length != -1 && sig->length < b->length) {
+        /*
+         * Checklist A1: what follows l= is anybody's; the signature holds
+         * but does not vouch for the message, so DMARC gets no pass from
+         * it (RFC 8601 "policy": verified, not accepted here)
+         */
         note->data = tn_pnalloc(msg->pool, 128);
         if (note->data == NULL) {
             return TN_ERROR;
         }
 
-        note->len = tn_snprintf(note->data, 128, "%s%s%s",
-                                (sig->length != -1 && sig->length < b->length)
-                                ? "l= covers part of the body" : "",
-                                (sig->length != -1 && sig->length < b->length
-                                 && key.testing) ? "; " : "",
-                                key.testing ? "key in testing mode (t=y)"
-                                            : "")
+        note->len = tn_snprintf(note->data, 128,
+                                "l= leaves %O bytes of the body unsigned",
+                                b->length - sig->length)
                     - note->data;
+
+        return TN_MAIL_AUTH_POLICY;
+    }
+
+    if (key.testing) {
+        tn_str_set(note, "key in testing mode (t=y)");
     }
 
     return TN_MAIL_AUTH_PASS;
