@@ -242,12 +242,21 @@ tree_cpu() {
 }
 
 
-# memory of a process tree in kB: "PSS RSS PROCESSES" (summed)
+# memory of a process tree in kB: "PSS RSS PROCESSES" (summed).  PSS is
+# the proportional size of the anonymous and shared-memory pages
+# (Pss_Anon + Pss_Shmem, where the kernel has them): what sessions
+# allocate.  File pages are left out: Tern maps its index databases
+# (mmap_size), and the page cache moving them in and out would swamp
+# the figure; the libraries' pages are shared by Dovecot's processes
+# and split between them by Pss anyway.
 
 tree_mem() {
     tree_pids "$1" | while read -r p; do
         awk '/^Pss:/ { pss = $2 } /^Rss:/ { rss = $2 }
-             END { if (rss != "") print pss + 0, rss + 0 }' \
+             /^Pss_Anon:/ { anon = $2; split_pss = 1 }
+             /^Pss_Shmem:/ { shmem = $2 }
+             END { if (rss != "") print (split_pss ? anon + shmem : pss) + 0,
+                                        rss + 0 }' \
             "/proc/$p/smaps_rollup" 2>/dev/null
     done | awk '{ pss += $1; rss += $2; n++ }
                 END { printf "%d %d %d\n", pss, rss, n }'
@@ -1066,14 +1075,14 @@ report() {
     if [ "$DO_IDLE" = 1 ]; then
         t=${R[tern_idle]:-}
         d=${R[dovecot_idle]:-}
-        row "idle session, Pss bytes ($IDLE, SELECTed)" "$t" "$d" %.0f \
+        row "idle session, anon Pss bytes ($IDLE, SELECTed)" "$t" "$d" %.0f \
             "$(ratio "$t" 16384)" "Tern < 16 KB" '<' 1
         row "  Rss bytes" "${R[tern_idle_rss]:-}" "${R[dovecot_idle_rss]:-}" \
             %.0f
     fi
 
     if [ "$IDLE_BIG" -gt 0 ]; then
-        row "idle session on $N msgs, Pss bytes ($IDLE_BIG)" \
+        row "idle session on $N msgs, anon Pss bytes ($IDLE_BIG)" \
             "${R[tern_idlebig]:-}" "${R[dovecot_idlebig]:-}" %.0f
     fi
 
