@@ -77,6 +77,19 @@ typedef struct {
 } tn_mail_dkim_task_t;
 
 
+/*
+ * The body hash of a changed message, in a pool thread: the body is a
+ * copy after this struct and the hash is made here, so that the thread
+ * touches nothing of the transaction (which may end meanwhile)
+ */
+typedef struct {
+    tn_mail_dkim_ctx_t         *ctx;        /* first, as in the task above:
+                                               cleanup clears it */
+    size_t                      len;
+    tn_dkim_body_t              hash;
+} tn_mail_dkim_rehash_t;
+
+
 struct tn_mail_dkim_ctx_s {
     tn_mail_msg_t              *msg;
     tn_mail_dkim_conf_t        *conf;
@@ -134,6 +147,10 @@ static tn_int_t tn_mail_dkim_sign_add(tn_mail_dkim_ctx_t *ctx,
 static tn_int_t tn_mail_dkim_from_domain(tn_mail_msg_t *msg,
     tn_str_t *domain);
 static void tn_mail_dkim_cleanup(tn_mail_msg_t *msg);
+static tn_int_t tn_mail_dkim_resign(tn_mail_msg_t *msg, u_char *text,
+    size_t len);
+static void tn_mail_dkim_rehash_thread(void *data, tn_log_t *log);
+static void tn_mail_dkim_rehashed(tn_event_t *ev);
 
 
 static tn_command_t  tn_mail_dkim_commands[] = {
@@ -261,6 +278,8 @@ tn_mail_dkim_init_main_conf(tn_conf_t *cf, void *conf)
 static tn_int_t
 tn_mail_dkim_init_module(tn_cycle_t *cycle)
 {
+    tn_mail_msg_resign = tn_mail_dkim_resign;
+
     if (tn_mail_check_register(&tn_mail_dkim_check) != TN_OK) {
         tn_log_error(TN_LOG_EMERG, cycle->log, 0,
                      "too many message checks for \"dkim\"");
@@ -1280,4 +1299,167 @@ tn_mail_dkim_cleanup(tn_mail_msg_t *msg)
     ctx->waiting = 0;
 
     tn_mail_msg_ctx(msg, tn_mail_dkim_check) = NULL;
+}
+
+
+/*
+ * tn_mail_msg_resign: the Lua mime phase changed a message signed here.
+ * The old signatures go; the header fields are taken from the changed
+ * text, its body is hashed in a pool thread, then signed as in end().
+ */
+static tn_int_t
+tn_mail_dkim_resign(tn_mail_msg_t *msg, u_char *text, size_t len)
+{
+    u_char                 *p, *last, *start;
+    tn_str_t               *f;
+    tn_uint_t               i, k;
+    tn_array_t             *fields;
+    tn_thread_task_t       *task;
+    tn_mail_dkim_ctx_t     *ctx;
+    tn_mail_dkim_rehash_t  *t;
+
+    ctx = tn_mail_msg_ctx(msg, tn_mail_dkim_check);
+
+    if (ctx == NULL || ctx->sign_body == NULL || ctx->nsign == 0) {
+        return TN_OK;
+    }
+
+    if (ctx->task) {
+        return TN_ERROR;
+    }
+
+    f = msg->add_fields->elts;
+
+    for (i = 0, k = 0; i < msg->add_fields->nelts; i++) {
+        if (f[i].len > 15
+            && tn_strncasecmp(f[i].data, (u_char *) "DKIM-Signature:", 15)
+               == 0)
+        {
+            continue;
+        }
+
+        f[k++] = f[i];
+    }
+
+    msg->add_fields->nelts = k;
+    ctx->nsign = 0;
+
+    /* the header fields: a line and its continuation lines */
+
+    fields = tn_array_create(msg->pool, 16, sizeof(tn_str_t));
+    if (fields == NULL) {
+        return TN_ERROR;
+    }
+
+    p = text;
+    last = text + len;
+    start = NULL;
+
+    while (p < last && *p != '\n') {
+        if (start && *p != ' ' && *p != '\t') {
+            f = tn_array_push(fields);
+            if (f == NULL) {
+                return TN_ERROR;
+            }
+
+            f->data = start;
+            f->len = p - start;
+            start = NULL;
+        }
+
+        if (start == NULL) {
+            start = p;
+        }
+
+        p = memchr(p, '\n', last - p);
+        p = p ? p + 1 : last;
+    }
+
+    if (start) {
+        f = tn_array_push(fields);
+        if (f == NULL) {
+            return TN_ERROR;
+        }
+
+        f->data = start;
+        f->len = p - start;
+    }
+
+    msg->fields = fields;
+
+    p = p < last ? p + 1 : last;
+
+    task = tn_thread_task_alloc(sizeof(tn_mail_dkim_rehash_t) + (last - p),
+                                msg->log);
+    if (task == NULL) {
+        return TN_ERROR;
+    }
+
+    t = task->ctx;
+    t->ctx = ctx;
+    t->len = last - p;
+    tn_memcpy(t + 1, p, t->len);
+    tn_dkim_body_init(&t->hash, TN_DKIM_RELAXED, -1);
+
+    task->handler = tn_mail_dkim_rehash_thread;
+    task->event.handler = tn_mail_dkim_rehashed;
+    task->event.data = task;
+
+    if (tn_thread_task_post(task) != TN_OK) {
+        tn_thread_task_free(task);
+        return TN_ERROR;
+    }
+
+    ctx->task = task;
+
+    return TN_AGAIN;
+}
+
+
+static void
+tn_mail_dkim_rehash_thread(void *data, tn_log_t *log)
+{
+    tn_mail_dkim_rehash_t  *t = data;
+
+    tn_dkim_body_update(&t->hash, (u_char *) (t + 1), t->len);
+}
+
+
+static void
+tn_mail_dkim_rehashed(tn_event_t *ev)
+{
+    tn_thread_task_t *task = ev->data;
+
+    tn_int_t                rc;
+    tn_mail_msg_t          *msg;
+    tn_mail_dkim_ctx_t     *ctx;
+    tn_mail_dkim_rehash_t  *t;
+
+    t = task->ctx;
+    ctx = t->ctx;
+
+    if (ctx == NULL) {
+        tn_thread_task_free(task);
+        return;
+    }
+
+    ctx->task = NULL;
+    msg = ctx->msg;
+
+    *ctx->sign_body = t->hash;
+    tn_thread_task_free(task);
+
+    rc = tn_mail_dkim_sign_msg(ctx);
+
+    if (rc == TN_AGAIN) {
+        /* tn_mail_dkim_signed() ends it */
+        return;
+    }
+
+    if (rc != TN_OK) {
+        tn_mail_msg_verdict(msg, TN_MAIL_VERDICT_DEFER,
+                            "451 4.3.0 Internal server error");
+    }
+
+    tn_mail_check_done(msg);
 }

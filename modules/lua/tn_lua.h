@@ -35,7 +35,8 @@
 
 
 #define TN_LUA_PHASE_LOGIN      0
-#define TN_LUA_PHASE_MAX        1
+#define TN_LUA_PHASE_MIME       1
+#define TN_LUA_PHASE_MAX        2
 
 /* instructions between two checks of the budget (the count hook) */
 #define TN_LUA_HOOK_COUNT       1000
@@ -102,6 +103,12 @@ struct tn_lua_call_s {
     unsigned                waiting:1;    /* a tern.* call yielded */
     unsigned                killed:1;     /* the budget ran out */
     unsigned                expired:1;    /* wait_timeout passed */
+
+    /*
+     * a thread-pool task the call waits for (tern.send_message): its ctx
+     * starts with a tn_lua_call_t * that release sets to NULL
+     */
+    tn_thread_task_t       *task;
 };
 
 
@@ -135,6 +142,8 @@ int tn_lua_load_file(lua_State *L, const char *file);
 
 /* tn_lua_api.c: pushes the read-only tern table */
 void tn_lua_api_push(lua_State *L);
+/* the call of L if a tern.* function may wait there, else a Lua error */
+tn_lua_call_t *tn_lua_api_call(lua_State *L, const char *name);
 const char *tn_lua_where(lua_State *L, u_char *buf, size_t len);
 
 /* tn_lua_call.c */
@@ -150,8 +159,14 @@ void tn_lua_call_wakeup(tn_lua_call_t *call, int nargs);
 /* whether the phase has a loaded script */
 tn_uint_t tn_lua_phase_enabled(tn_uint_t phase);
 
+/* tn_lua_send.c: tern.send_message{} */
+int tn_lua_send_message(lua_State *L);
+
 /* tn_lua_login.c */
 void tn_lua_login_init(void);
+
+/* tn_lua_mime_api.c: registers the mime phase's message check */
+tn_int_t tn_lua_mime_register(tn_cycle_t *cycle, tn_lua_main_conf_t *lmcf);
 
 
 #endif /* _TN_LUA_H_INCLUDED_ */

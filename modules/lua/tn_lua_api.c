@@ -40,7 +40,6 @@ static int tn_lua_api_dns_txt(lua_State *L);
 static int tn_lua_api_dns(lua_State *L, tn_uint_t type);
 static void tn_lua_api_dns_handler(tn_resolver_ctx_t *ctx);
 static void tn_lua_api_sleep_handler(tn_event_t *ev);
-static tn_lua_call_t *tn_lua_api_call(lua_State *L, const char *name);
 static size_t tn_lua_api_text(lua_State *L, int first, u_char *buf,
     size_t len);
 static void tn_lua_api_readonly(lua_State *L);
@@ -53,6 +52,7 @@ static const luaL_Reg  tn_lua_api_funcs[] = {
     { "log", tn_lua_api_log },
     { "status", tn_lua_api_status },
     { "sleep", tn_lua_api_sleep },
+    { "send_message", tn_lua_send_message },
     { NULL, NULL }
 };
 
@@ -165,7 +165,7 @@ tn_lua_where(lua_State *L, u_char *buf, size_t len)
 
 /* the call of the phase coroutine L, or a Lua error */
 
-static tn_lua_call_t *
+tn_lua_call_t *
 tn_lua_api_call(lua_State *L, const char *name)
 {
     tn_lua_call_t  *call;

@@ -352,6 +352,12 @@ tn_lua_call_release(tn_lua_call_t *call)
         call->dns = NULL;
     }
 
+    if (call->task) {
+        /* the pool thread may still run: its completion frees the task */
+        *(tn_lua_call_t **) call->task->ctx = NULL;
+        call->task = NULL;
+    }
+
     tn_lua_call_register(call, 0);
 
     lua_settop(call->co, 0);

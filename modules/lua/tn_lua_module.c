@@ -28,6 +28,7 @@ static char *tn_lua_init_main_conf(tn_conf_t *cf, void *conf);
 static char *tn_lua_script(tn_conf_t *cf, tn_command_t *cmd, void *conf);
 static char *tn_lua_package_path(tn_conf_t *cf, tn_command_t *cmd,
     void *conf);
+static tn_int_t tn_lua_init_module(tn_cycle_t *cycle);
 static tn_int_t tn_lua_init_process(tn_cycle_t *cycle);
 static tn_int_t tn_lua_load_script(tn_lua_vm_t *vm, tn_uint_t phase,
     tn_log_t *log);
@@ -39,6 +40,7 @@ tn_lua_vm_t  *tn_lua_vm;
 /* the phases, indexed by TN_LUA_PHASE_*: a new phase is a row here */
 tn_str_t  tn_lua_phase_names[TN_LUA_PHASE_MAX] = {
     tn_string("login"),
+    tn_string("mime"),
 };
 
 
@@ -107,7 +109,7 @@ tn_module_t  tn_lua_module = {
     &tn_lua_module_ctx,
     tn_lua_commands,
     TN_MAIL_MODULE,
-    NULL,                                  /* init module */
+    tn_lua_init_module,                    /* init module */
     tn_lua_init_process,                   /* init process */
     NULL,                                  /* exit process */
     NULL,                                  /* exit master */
@@ -271,6 +273,21 @@ tn_lua_package_path(tn_conf_t *cf, tn_command_t *cmd, void *conf)
     lmcf->package_path = dir;
 
     return TN_CONF_OK;
+}
+
+
+/* the mime phase is a message check, registered with the configuration */
+
+static tn_int_t
+tn_lua_init_module(tn_cycle_t *cycle)
+{
+    tn_mail_conf_ctx_t  *ctx;
+
+    ctx = (tn_mail_conf_ctx_t *) tn_get_conf(cycle->conf_ctx, tn_mail_module);
+
+    return tn_lua_mime_register(cycle, ctx
+                                       ? ctx->main_conf[tn_lua_module.ctx_index]
+                                       : NULL);
 }
 
 

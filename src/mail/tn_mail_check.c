@@ -77,6 +77,9 @@ static u_char *tn_mail_ar_reason(u_char *p, tn_str_t *reason);
 static tn_mail_check_t  *tn_mail_checks[TN_MAIL_CHECK_MAX];
 static tn_uint_t         tn_mail_nchecks;
 
+/* set by the dkim module (tn_mail_check.h) */
+tn_mail_msg_resign_pt    tn_mail_msg_resign;
+
 static const char  *tn_mail_auth_names[] = {
     "none", "pass", "fail", "softfail", "neutral", "temperror",
     "permerror", "policy"

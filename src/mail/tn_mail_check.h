@@ -197,7 +197,43 @@ struct tn_mail_msg_s {
     unsigned                done_early:1;
     unsigned                waiting:1;
     unsigned                cleaned:1;
+
+    /*
+     * Set by the SMTP session before tn_mail_msg_end(): the spool file
+     * (written and closed; end() may read it, not on the event loop if
+     * it is large) and where the message text starts in it (after our
+     * Received header).
+     */
+    char                   *spool_path;
+    off_t                   text_offset;
+    /*
+     * Replacements of ranges of the message text (tn_mail_msg_edit_t,
+     * offsets as for cuts, in order, not overlapping; len 0 inserts), or
+     * NULL: the Lua mime phase's changes, applied at delivery with the
+     * cuts (a cut inside an edit's range is dropped).
+     */
+    tn_array_t             *edits;
+
+    /*
+     * Set by the SMTP session before tn_mail_msg_end() too: the
+     * recipients (tn_str_t: the local mailboxes the RCPTs and their
+     * aliases led to, then the remote addresses), the login of an
+     * authenticated session ("" if none), whether the session runs TLS.
+     */
+    tn_array_t             *rcpts;
+    tn_str_t                login;
+    tn_uint_t               tls;
 };
+
+
+typedef struct {
+    off_t                   offset;
+    off_t                   len;
+    off_t                   lines;      /* LFs in the range */
+    u_char                 *data;
+    size_t                  size;
+    off_t                   data_lines; /* LFs in data */
+} tn_mail_msg_edit_t;
 
 
 typedef struct {
@@ -236,6 +272,24 @@ void tn_mail_msg_verdict(tn_mail_msg_t *msg, tn_uint_t verdict,
     const char *reply);
 /* the end() that returned TN_AGAIN is over */
 void tn_mail_check_done(tn_mail_msg_t *msg);
+
+/*
+ * Signing again a message a later check changed (the Lua mime phase
+ * changes outgoing messages after the dkim module signed them while
+ * they streamed in).  Set by the dkim module when it is built; NULL
+ * otherwise.  text is the whole changed message text (after our
+ * Received, LF line ends), in msg->pool, kept until the transaction
+ * ends.  The signatures the module added to add_fields are replaced by
+ * new ones over text.  Returns TN_OK (done, or the message was not
+ * signed), TN_AGAIN (the signing runs in the thread pool: the module
+ * then calls tn_mail_check_done(msg) itself, which ends the caller's
+ * end()) or TN_ERROR (the caller must remove the old signatures).
+ * Called from the end() of a check that runs after the dkim module's.
+ */
+typedef tn_int_t (*tn_mail_msg_resign_pt)(tn_mail_msg_t *msg, u_char *text,
+    size_t len);
+
+extern tn_mail_msg_resign_pt  tn_mail_msg_resign;
 /* "pass", "fail", ...; the RFC 8601 name of a TN_MAIL_AUTH_* */
 const char *tn_mail_auth_result_name(tn_uint_t result);
 

@@ -46,6 +46,8 @@ static void tn_mail_smtp_spool_write(tn_mail_smtp_tx_t *tx, tn_log_t *log);
 static void tn_mail_smtp_data_end(tn_mail_session_t *s, tn_connection_t *c);
 static tn_int_t tn_mail_smtp_data_check(tn_mail_session_t *s,
     tn_connection_t *c);
+static tn_int_t tn_mail_smtp_msg_envelope(tn_mail_session_t *s,
+    tn_mail_smtp_tx_t *tx);
 static void tn_mail_smtp_checked(tn_mail_msg_t *msg);
 static tn_int_t tn_mail_smtp_data_deliver(tn_mail_session_t *s,
     tn_connection_t *c, tn_uint_t junk);
@@ -674,6 +676,14 @@ tn_mail_smtp_data_end(tn_mail_session_t *s, tn_connection_t *c)
         tn_mail_smtp_enter_state(s, tn_smtp_state_check);
         c->log->action = "checking a message";
 
+        tx->msg->spool_path = tx->spool_path;
+        tx->msg->text_offset = tx->header_size;
+
+        if (tn_mail_smtp_msg_envelope(s, tx) != TN_OK) {
+            tn_mail_smtp_reply(s, "451 4.3.0 Error: queue file write error");
+            goto next;
+        }
+
         tn_mail_msg_end(tx->msg, tn_mail_smtp_checked, s);
         return;
     }
@@ -687,6 +697,44 @@ next:
     tn_mail_smtp_tx_reset(s);
     tn_mail_smtp_enter_state(s, tn_smtp_state_idle);
     tn_mail_smtp_process(s, c);
+}
+
+
+/* the envelope and the session as the checks' end() may show them */
+static tn_int_t
+tn_mail_smtp_msg_envelope(tn_mail_session_t *s, tn_mail_smtp_tx_t *tx)
+{
+    tn_str_t       *r;
+    tn_uint_t       i;
+    tn_mail_msg_t  *msg;
+
+    msg = tx->msg;
+
+    msg->rcpts = tn_array_create(tx->pool, tx->nrcpts + tx->nremote + 1,
+                                 sizeof(tn_str_t));
+    if (msg->rcpts == NULL) {
+        return TN_ERROR;
+    }
+
+    for (i = 0; i < tx->nrcpts + tx->nremote; i++) {
+        r = tn_array_push(msg->rcpts);
+        if (r == NULL) {
+            return TN_ERROR;
+        }
+
+        if (i < tx->nrcpts) {
+            r->data = (u_char *) tx->rcpts[i].address;
+            r->len = tn_strlen(tx->rcpts[i].address);
+
+        } else {
+            *r = tx->remote[i - tx->nrcpts].addr;
+        }
+    }
+
+    msg->login = s->login;
+    msg->tls = s->ssl;
+
+    return TN_OK;
 }
 
 
@@ -825,6 +873,9 @@ tn_mail_smtp_edits(tn_mail_smtp_tx_t *tx, tn_store_edit_t **edits,
     tn_store_edit_t    *e;
     tn_mail_msg_t      *msg;
     tn_mail_msg_cut_t  *cut;
+    tn_mail_msg_edit_t *me;
+    tn_uint_t           k, nme;
+    off_t               end;
 
     *edits = NULL;
     *nedits = 0;
@@ -832,13 +883,16 @@ tn_mail_smtp_edits(tn_mail_smtp_tx_t *tx, tn_store_edit_t **edits,
     msg = tx->msg;
 
     if (msg == NULL
-        || (msg->add_fields->nelts == 0 && msg->cuts->nelts == 0))
+        || (msg->add_fields->nelts == 0 && msg->cuts->nelts == 0
+            && (msg->edits == NULL || msg->edits->nelts == 0)))
     {
         return TN_OK;
     }
 
     e = tn_pcalloc(tx->pool,
-                   (msg->cuts->nelts + 1) * sizeof(tn_store_edit_t));
+                   (msg->cuts->nelts + 1
+                    + (msg->edits ? msg->edits->nelts : 0))
+                   * sizeof(tn_store_edit_t));
     if (e == NULL) {
         return TN_ERROR;
     }
@@ -875,13 +929,46 @@ tn_mail_smtp_edits(tn_mail_smtp_tx_t *tx, tn_store_edit_t **edits,
         n = 1;
     }
 
-    cut = msg->cuts->elts;
+    /* the cuts and the mime phase's edits merged by offset */
 
-    for (i = 0; i < msg->cuts->nelts; i++) {
-        e[n].offset = tx->header_size + cut[i].offset;
-        e[n].len = cut[i].len;
-        e[n].lines = cut[i].lines;
-        n++;
+    cut = msg->cuts->elts;
+    me = msg->edits ? msg->edits->elts : NULL;
+    nme = msg->edits ? msg->edits->nelts : 0;
+    end = 0;
+
+    for (i = 0, k = 0; i < msg->cuts->nelts || k < nme; /* void */) {
+
+        /* the earlier first, an edit before a cut at the same offset */
+
+        if (k < nme
+            && (i == msg->cuts->nelts || me[k].offset <= cut[i].offset))
+        {
+            if (me[k].offset >= end) {
+                e[n].offset = tx->header_size + me[k].offset;
+                e[n].len = me[k].len;
+                e[n].lines = me[k].lines;
+                e[n].data = me[k].data;
+                e[n].size = me[k].size;
+                e[n].data_lines = me[k].data_lines;
+                end = me[k].offset + me[k].len;
+                n++;
+            }
+
+            k++;
+            continue;
+        }
+
+        /* a cut inside an edit (a field the mime phase changed) is dropped */
+
+        if (cut[i].offset >= end) {
+            e[n].offset = tx->header_size + cut[i].offset;
+            e[n].len = cut[i].len;
+            e[n].lines = cut[i].lines;
+            end = cut[i].offset + cut[i].len;
+            n++;
+        }
+
+        i++;
     }
 
     *edits = e;
