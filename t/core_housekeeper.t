@@ -23,7 +23,7 @@ use Tern::Test;
 
 ###############################################################################
 
-my $t = Tern::Test->new()->has(qw/smtp/)->plan(48);
+my $t = Tern::Test->new()->has(qw/smtp/)->plan(51);
 
 my $conf = Tern::Test::conf_base() . <<'EOF';
 housekeeper on;
@@ -251,6 +251,23 @@ SKIP: {
 
     $hk5 = $hk7 if $hk7;
 }
+
+# the master killed with SIGKILL (with its workers, a crash): the
+# housekeeper does not stay behind holding the job lock; a new server gets
+# a housekeeper that runs
+
+my @crashed = ($t->master_pid(), $t->workers());
+kill 'KILL', @crashed;
+waitpid($crashed[0], 0);
+ok(wait_gone($hk5), 'master killed: the housekeeper is gone too');
+
+$t->restart();
+
+my $hk8 = wait_housekeepers(1, $hk5);
+ok($hk8 && $hk8 != $hk5, 'after the crash: a new housekeeper');
+ok($t->wait_for_log(qr/\b$hk8#\d+: housekeeper: $njobs jobs?\b/, 5),
+    'it takes the lock (the old one did not keep it)');
+$hk5 = $hk8 if $hk8;
 
 $t->stop();
 

@@ -438,6 +438,23 @@ tn_housekeeper_process_cycle(tn_cycle_t *cycle, void *data)
 
     tn_worker_process_init(cycle, -1);
 
+    /*
+     * A master that dies without stopping it (SIGKILL, a crash) takes the
+     * housekeeper along: an orphan would keep the job lock, and the next
+     * master's housekeeper would wait for it for ever.  SIGTERM is the
+     * fast stop; the check after it closes the race with a master that
+     * died before the request was made.  After the privileges are
+     * dropped: a change of user clears the request.
+     */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) == -1) {
+        tn_log_error(TN_LOG_ALERT, cycle->log, tn_errno,
+                     "prctl(PR_SET_PDEATHSIG) failed");
+    }
+
+    if (getppid() != tn_parent) {
+        exit(0);
+    }
+
     tn_setproctitle("tern: housekeeper process");
 
     if (tn_housekeeper_init_process(cycle) != TN_OK) {
