@@ -36,7 +36,7 @@ static const char  tn_mail_dmarc_schema[] =
     " spf_aligned INTEGER NOT NULL,"
     " sampled_out INTEGER NOT NULL,"
     " reported INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX IF NOT EXISTS dmarc_records_todo"
+    "CREATE INDEX IF NOT EXISTS dmarc_records_unreported"
     " ON dmarc_records (reported, day, policy_domain);";
 
 static const char  tn_mail_dmarc_insert[] =

@@ -151,7 +151,8 @@ static time_t tn_dmarc_day_start(const u_char *day);
 static void tn_dmarc_random_hex(u_char *p, size_t n);
 
 
-static const char  tn_dmarc_todo_sql[] =
+/* the days and policy domains with rows not yet sent in a report */
+static const char  tn_dmarc_unreported_sql[] =
     "SELECT day, policy_domain, MAX(id), COUNT(*) FROM dmarc_records"
     " WHERE reported = 0 AND ((?1 IS NULL AND day < ?2) OR day = ?1)"
     " GROUP BY day, policy_domain ORDER BY day, policy_domain";
@@ -368,7 +369,7 @@ tn_dmarc_collect(tn_dmarc_run_t *run)
     (void) gmtime_r(&now, &tm);
     (void) strftime((char *) today, sizeof(today), "%Y-%m-%d", &tm);
 
-    stmt = tn_store_db_stmt(run->db, tn_dmarc_todo_sql, run->log);
+    stmt = tn_store_db_stmt(run->db, tn_dmarc_unreported_sql, run->log);
     if (stmt == NULL) {
         return TN_ERROR;
     }
